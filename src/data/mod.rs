@@ -1,0 +1,13 @@
+//! Datasets: memory-mapped `.npy` files validated at open, the train/validation split,
+//! synthetic generation and inspection.
+
+mod dataset;
+pub mod npy;
+mod split;
+mod stats;
+mod synthetic;
+
+pub use dataset::{Dataset, TargetKind};
+pub use split::Split;
+pub use stats::{ArrayStats, ColumnStats, DatasetStats};
+pub use synthetic::{SyntheticSpec, Task};

@@ -1,0 +1,247 @@
+//! Memory-mapped `.npy` arrays, validated when opened.
+//!
+//! The header is parsed with `ndarray-npy`; the data stays in the page cache behind a read-only
+//! map and is reinterpreted in place with `bytemuck`, so a dataset is never copied into the heap.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use ndarray_npy::npy::header::{Header, ReadHeaderError};
+
+use crate::error::{Error, Result};
+
+/// Element types we accept in dataset files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    /// `<f4`: features and regression targets.
+    F32,
+    /// A signed or unsigned integer of 1, 2, 4 or 8 bytes: class labels.
+    Int {
+        /// Size in bytes.
+        bytes: usize,
+        /// Whether the type is signed.
+        signed: bool,
+    },
+}
+
+impl Dtype {
+    fn size(self) -> usize {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::Int { bytes, .. } => bytes,
+        }
+    }
+}
+
+/// A validated, memory-mapped `.npy` file: C order, little-endian, 1-D or 2-D.
+#[derive(Debug)]
+pub struct NpyArray {
+    path: PathBuf,
+    map: Mmap,
+    offset: usize,
+    dtype: Dtype,
+    shape: Vec<usize>,
+}
+
+/// Converts a numpy type descriptor such as `<f4` or `|u1` to a [`Dtype`], or explains why it is
+/// not accepted.
+fn parse_descr(descr: &str) -> std::result::Result<Dtype, String> {
+    let (order, kind) = descr.split_at(1.min(descr.len()));
+    if order == ">" {
+        return Err(format!(
+            "data is big-endian ({descr}); convert with `a.astype(a.dtype.newbyteorder('<'))`"
+        ));
+    }
+    match kind {
+        "f4" => Ok(Dtype::F32),
+        "f8" => Err(
+            "dtype is float64; dptrain trains in float32: save with \
+             `np.save(path, a.astype(np.float32))`"
+                .into(),
+        ),
+        "f2" => Err("dtype is float16; save with `a.astype(np.float32)`".into()),
+        "i1" | "i2" | "i4" | "i8" | "u1" | "u2" | "u4" | "u8" => {
+            let bytes = kind[1..].parse().expect("digit checked by the match");
+            Ok(Dtype::Int {
+                bytes,
+                signed: kind.starts_with('i'),
+            })
+        }
+        "b1" => Err("dtype is bool; save labels as integers with `a.astype(np.int64)`".into()),
+        _ => Err(format!(
+            "unsupported dtype {descr:?}; features must be float32 and labels integers"
+        )),
+    }
+}
+
+impl NpyArray {
+    /// Maps and validates `path`.
+    ///
+    /// # Errors
+    /// [`Error::Data`] naming the file when it is missing, not an `.npy` file, of an unsupported
+    /// dtype (float64 gets the conversion to use), in Fortran order, not 1-D or 2-D, shorter or
+    /// longer than its header promises, or misaligned.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| {
+            let what = if e.kind() == std::io::ErrorKind::NotFound {
+                "file not found".to_string()
+            } else {
+                format!("cannot open: {e}")
+            };
+            Error::data(path, what)
+        })?;
+        // SAFETY: the map is read-only and private to this process. The promise that the file is
+        // not truncated or rewritten while we run comes from the user (documented in the README,
+        // "Datasets"); if it is broken, reads may see the new bytes or fault with SIGBUS, which is
+        // what every mmap-based reader (numpy's mmap_mode included) accepts.
+        let map = unsafe { Mmap::map(&file) }
+            .map_err(|e| Error::data(path, format!("cannot memory-map: {e}")))?;
+        let mut cursor: &[u8] = &map;
+        let header = Header::from_reader(&mut cursor).map_err(|e| match e {
+            ReadHeaderError::Io(_) => Error::data(path, "not an .npy file (too short for a header)"),
+            ReadHeaderError::Parse(p) => {
+                Error::data(path, format!("not a valid .npy file ({p}); write it with np.save"))
+            }
+        })?;
+        let offset = map.len() - cursor.len();
+        let descr = match &header.type_descriptor {
+            py_literal::Value::String(s) => s.clone(),
+            other => {
+                return Err(Error::data(
+                    path,
+                    format!("structured dtype {other} is not supported; use a plain float32 array"),
+                ));
+            }
+        };
+        let dtype = parse_descr(&descr).map_err(|m| Error::data(path, m))?;
+        if header.layout.is_fortran() && header.shape.iter().filter(|&&d| d > 1).count() > 1 {
+            return Err(Error::data(
+                path,
+                "array is in Fortran order; save a C-ordered copy with \
+                 `np.save(path, np.ascontiguousarray(a))`",
+            ));
+        }
+        if header.shape.is_empty() || header.shape.len() > 2 {
+            return Err(Error::data(
+                path,
+                format!(
+                    "array has {} dimensions (shape {:?}); expected 1 (rows) or 2 (rows × columns)",
+                    header.shape.len(),
+                    header.shape
+                ),
+            ));
+        }
+        let elements = header
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .and_then(|n| n.checked_mul(dtype.size()))
+            .ok_or_else(|| Error::data(path, "shape in the header overflows"))?;
+        let have = map.len() - offset;
+        if have < elements {
+            return Err(Error::data(
+                path,
+                format!(
+                    "file is truncated: header promises shape {:?} ({} data bytes) but only {} \
+                     bytes follow the header",
+                    header.shape, elements, have
+                ),
+            ));
+        }
+        if have > elements {
+            return Err(Error::data(
+                path,
+                format!(
+                    "file has {} unexpected bytes after the data of shape {:?}",
+                    have - elements,
+                    header.shape
+                ),
+            ));
+        }
+        if offset % dtype.size() != 0 {
+            return Err(Error::data(
+                path,
+                "data is not aligned for its dtype; re-save the array with np.save",
+            ));
+        }
+        Ok(NpyArray {
+            path: path.to_path_buf(),
+            map,
+            offset,
+            dtype,
+            shape: header.shape,
+        })
+    }
+
+    /// The file this array was mapped from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// The shape from the header (1 or 2 dimensions).
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The raw data bytes, after the header.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map[self.offset..]
+    }
+
+    /// The data as `f32`, for arrays of dtype [`Dtype::F32`].
+    ///
+    /// # Panics
+    /// If the dtype is not `F32` (a programming error: check [`NpyArray::dtype`] first).
+    pub fn as_f32(&self) -> &[f32] {
+        assert_eq!(self.dtype, Dtype::F32, "as_f32 on a non-float32 array");
+        // Alignment and length were checked in `open`.
+        bytemuck::cast_slice(self.bytes())
+    }
+
+    /// Reads integer element `i` as `i64`, for arrays of dtype [`Dtype::Int`].
+    ///
+    /// Unsigned 64-bit values above `i64::MAX` saturate, which is enough to reject them as labels.
+    pub fn int_at(&self, i: usize) -> i64 {
+        let Dtype::Int { bytes, signed } = self.dtype else {
+            panic!("int_at on a float array");
+        };
+        let b = &self.bytes()[i * bytes..(i + 1) * bytes];
+        match (bytes, signed) {
+            (1, true) => b[0] as i8 as i64,
+            (1, false) => b[0] as i64,
+            (2, true) => i16::from_le_bytes([b[0], b[1]]) as i64,
+            (2, false) => u16::from_le_bytes([b[0], b[1]]) as i64,
+            (4, true) => i32::from_le_bytes(b.try_into().expect("4 bytes")) as i64,
+            (4, false) => u32::from_le_bytes(b.try_into().expect("4 bytes")) as i64,
+            (8, true) => i64::from_le_bytes(b.try_into().expect("8 bytes")),
+            _ => i64::try_from(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .unwrap_or(i64::MAX),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_map_to_dtypes_or_explanations() {
+        assert_eq!(parse_descr("<f4"), Ok(Dtype::F32));
+        assert_eq!(
+            parse_descr("|u1"),
+            Ok(Dtype::Int {
+                bytes: 1,
+                signed: false
+            })
+        );
+        assert!(parse_descr("<f8").unwrap_err().contains("astype(np.float32)"));
+        assert!(parse_descr(">f4").unwrap_err().contains("big-endian"));
+        assert!(parse_descr("<U3").is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! The model: an MLP over one flat parameter buffer, its passes and its weights files.
+
+mod backprop;
+mod mlp;
+pub mod weights;
+
+pub use backprop::{DropoutKey, Mode, Workspace};
+pub use mlp::{Activation, LayerLayout, Mlp};

@@ -1,0 +1,155 @@
+//! Weights in safetensors with PyTorch's names (`fc1.weight` [out, in], `fc1.bias` [out], …).
+
+use std::path::Path;
+
+use safetensors::tensor::{Dtype as StDtype, TensorView};
+use safetensors::{SafeTensors, serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Mlp;
+
+/// Writes `params` of `mlp` to `path` atomically, as float32 tensors named like the seed's
+/// `nn.Module`, loadable with `safetensors.torch.load_file` + `load_state_dict`.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn save(mlp: &Mlp, params: &[f32], path: &Path) -> Result<()> {
+    let names = mlp.tensor_names();
+    let views: Vec<(String, TensorView<'_>)> = names
+        .iter()
+        .map(|(name, shape, range)| {
+            let bytes: &[u8] = bytemuck::cast_slice(&params[range.clone()]);
+            let view = TensorView::new(StDtype::F32, shape.clone(), bytes)
+                .expect("shape and byte length agree by construction");
+            (name.clone(), view)
+        })
+        .collect();
+    let bytes = serialize(views, None).map_err(|e| {
+        Error::io(
+            path,
+            std::io::Error::other(format!("cannot serialise weights: {e}")),
+        )
+    })?;
+    crate::fsutil::write_atomic(path, |w| std::io::Write::write_all(w, &bytes))
+}
+
+/// Reads weights for `mlp` from `path`, checking every name, shape and dtype.
+///
+/// # Errors
+/// [`Error::Weights`] naming the file and the first tensor that is missing, unexpected, of the
+/// wrong shape or not float32 (with the shape the model needs, and the `--hidden` that would
+/// fit); [`Error::Weights`] too when the file is not safetensors.
+pub fn load(mlp: &Mlp, path: &Path) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::weights(path, "file not found")
+        } else {
+            Error::io(path, e)
+        }
+    })?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::weights(path, format!("not a valid safetensors file: {e}")))?;
+    let expected = mlp.tensor_names();
+    let mut params = vec![0.0f32; mlp.num_params()];
+    for (name, shape, range) in &expected {
+        let t = st.tensor(name).map_err(|_| {
+            let have: Vec<String> = st.names().into_iter().map(String::from).collect();
+            Error::weights(
+                path,
+                format!("tensor {name} is missing (the file holds {have:?})"),
+            )
+        })?;
+        if t.dtype() != StDtype::F32 {
+            return Err(Error::weights(
+                path,
+                format!("tensor {name} has dtype {:?}; expected F32", t.dtype()),
+            ));
+        }
+        if t.shape() != shape.as_slice() {
+            return Err(Error::weights(
+                path,
+                format!(
+                    "tensor {name} has shape {:?} but the model needs {:?} \
+                     (model layer sizes {:?}; check --hidden and the data's feature count)",
+                    t.shape(),
+                    shape,
+                    mlp.sizes()
+                ),
+            ));
+        }
+        // Tensor data in safetensors has no alignment guarantee: copy bytewise.
+        for (dst, src) in params[range.clone()].iter_mut().zip(t.data().chunks_exact(4)) {
+            *dst = f32::from_le_bytes(src.try_into().expect("4 bytes"));
+        }
+    }
+    if let Some(extra) = st
+        .names()
+        .into_iter()
+        .find(|n| !expected.iter().any(|(e, _, _)| e == *n))
+    {
+        return Err(Error::weights(
+            path,
+            format!(
+                "unexpected tensor {extra}: the file has more layers than the model \
+                 (model layer sizes {:?}; check --hidden)",
+                mlp.sizes()
+            ),
+        ));
+    }
+    Ok(params)
+}
+
+/// Reads the layer sizes a weights file describes (`fc1.weight` … `fcK.weight`), so a model
+/// can be rebuilt from a file alone.
+///
+/// # Errors
+/// [`Error::Weights`] when the file is not safetensors or the tensors do not chain.
+pub fn sizes_in(path: &Path) -> Result<Vec<usize>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::weights(path, format!("not a valid safetensors file: {e}")))?;
+    let mut sizes = Vec::new();
+    for k in 1.. {
+        let Ok(t) = st.tensor(&format!("fc{k}.weight")) else {
+            break;
+        };
+        let s = t.shape();
+        if s.len() != 2 || (k > 1 && sizes.last() != Some(&s[1])) {
+            return Err(Error::weights(
+                path,
+                format!("fc{k}.weight has shape {s:?}, which does not follow the previous layer"),
+            ));
+        }
+        if k == 1 {
+            sizes.push(s[1]);
+        }
+        sizes.push(s[0]);
+    }
+    if sizes.is_empty() {
+        return Err(Error::weights(path, "no tensor named fc1.weight"));
+    }
+    Ok(sizes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Activation;
+
+    #[test]
+    fn weights_round_trip_and_mismatches_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let mlp = Mlp::new(vec![3, 4, 2], Activation::Relu, 0.0);
+        let p = mlp.init_params(3);
+        save(&mlp, &p, &path).unwrap();
+        assert_eq!(load(&mlp, &path).unwrap(), p);
+        assert_eq!(sizes_in(&path).unwrap(), vec![3, 4, 2]);
+        let wider = Mlp::new(vec![3, 5, 2], Activation::Relu, 0.0);
+        let err = load(&wider, &path).unwrap_err().to_string();
+        assert!(err.contains("fc1.weight has shape [4, 3]"), "{err}");
+        let deeper = Mlp::new(vec![3, 4, 4, 2], Activation::Relu, 0.0);
+        let err = load(&deeper, &path).unwrap_err().to_string();
+        assert!(err.contains("fc2.weight has shape [2, 4]"), "{err}");
+    }
+}

@@ -1,0 +1,302 @@
+//! Per-shard gradients on a rayon pool, reduced in a fixed order into the batch-mean gradient.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::loss::{Loss, LossSum, Targets};
+use crate::model::{DropoutKey, Mlp, Mode, Workspace};
+
+/// Shard gradients computed before they are reduced into the output: bounds the memory held in
+/// shard buffers to `WAVE × parameters` whatever the batch size.
+pub const WAVE: usize = 16;
+
+/// Chunk of the parameter vector one reduction task sums (fits the L2 cache with a few inputs).
+const REDUCE_CHUNK: usize = 1 << 14;
+
+/// A batch as the engine sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRef<'a> {
+    /// `rows × inputs` features.
+    pub x: &'a [f32],
+    /// The rows' targets.
+    pub targets: Targets<'a>,
+    /// Number of rows.
+    pub rows: usize,
+}
+
+/// Where a step's time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepTimes {
+    /// Forward and backward passes over the shards.
+    pub compute: Duration,
+    /// Summing the shard gradients.
+    pub reduce: Duration,
+}
+
+/// Computes batch gradients shard by shard.
+///
+/// # Determinism
+/// A batch of `B` rows is cut into `ceil(B / shard_size)` shards of `shard_size` rows (the last
+/// may be shorter). The cut does not depend on the number of threads. Each shard's gradient is
+/// computed by one thread with single-threaded kernels, and the shard gradients are added in
+/// shard order (`((g₀ + g₁) + g₂) + …`) for every parameter; threads only split the parameter
+/// vector between them. So the result is bit-identical for any thread count, unlike a
+/// `par_iter().sum()`, whose association depends on work stealing.
+#[derive(Debug)]
+pub struct GradientEngine {
+    mlp: Mlp,
+    loss: Loss,
+    shard_size: usize,
+    workspaces: Mutex<Vec<Workspace>>,
+    buffers: Mutex<Vec<Vec<f32>>>,
+}
+
+impl GradientEngine {
+    /// An engine for `mlp` trained on `loss`, cutting batches into shards of `shard_size` rows.
+    ///
+    /// # Panics
+    /// If `shard_size` is zero (validated at the CLI).
+    pub fn new(mlp: Mlp, loss: Loss, shard_size: usize) -> Self {
+        assert!(shard_size > 0, "shard size must be positive");
+        GradientEngine {
+            mlp,
+            loss,
+            shard_size,
+            workspaces: Mutex::new(Vec::new()),
+            buffers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The model.
+    pub fn mlp(&self) -> &Mlp {
+        &self.mlp
+    }
+
+    /// The loss.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    /// Rows per shard.
+    pub fn shard_size(&self) -> usize {
+        self.shard_size
+    }
+
+    fn take_workspace(&self) -> Workspace {
+        let ws = self.workspaces.lock().expect("workspace pool").pop();
+        ws.unwrap_or_else(|| Workspace::new(&self.mlp, self.shard_size))
+    }
+
+    fn put_workspace(&self, ws: Workspace) {
+        self.workspaces.lock().expect("workspace pool").push(ws);
+    }
+
+    fn shard<'a>(&self, batch: &BatchRef<'a>, k: usize) -> (usize, BatchRef<'a>) {
+        let (s, inputs, outputs) = (self.shard_size, self.mlp.inputs(), self.mlp.outputs());
+        let start = k * s;
+        let rows = s.min(batch.rows - start);
+        let targets = match batch.targets {
+            Targets::Values(v) => Targets::Values(&v[start * outputs..(start + rows) * outputs]),
+            Targets::Labels(l) => Targets::Labels(&l[start..start + rows]),
+        };
+        let x = &batch.x[start * inputs..(start + rows) * inputs];
+        (start, BatchRef { x, targets, rows })
+    }
+
+    /// Forward, loss and backward of shard `k` into `grad`.
+    fn shard_gradient(
+        &self,
+        params: &[f32],
+        batch: &BatchRef<'_>,
+        k: usize,
+        mean_over: usize,
+        key: DropoutKey,
+        grad: &mut [f32],
+    ) -> LossSum {
+        let (offset, shard) = self.shard(batch, k);
+        let mode = Mode::Train { key, offset };
+        let mut ws = self.take_workspace();
+        self.mlp.forward(params, shard.x, shard.rows, &mut ws, mode);
+        let (out, dout) = ws.output_grad(shard.rows, self.mlp.outputs());
+        let sum = self
+            .loss
+            .evaluate(out, self.mlp.outputs(), shard.targets, mean_over, Some(dout));
+        self.mlp
+            .backward(params, shard.x, shard.rows, &mut ws, mode, grad);
+        self.put_workspace(ws);
+        sum
+    }
+
+    /// The gradient of the mean loss over `batch` (training mode: dropout keyed by `key`),
+    /// written into `grad`; returns the batch's summed loss.
+    ///
+    /// `mean_over` is the row count of the whole (global) batch: the batch's own rows in one
+    /// process; all processes' rows when a [`crate::parallel::Collective`] joins them.
+    ///
+    /// Must run inside the rayon pool meant to do the work (see [`crate::train`]); the engine
+    /// never picks a pool itself.
+    pub fn gradient(
+        &self,
+        params: &[f32],
+        batch: &BatchRef<'_>,
+        mean_over: usize,
+        key: DropoutKey,
+        grad: &mut [f32],
+        times: &mut StepTimes,
+    ) -> LossSum {
+        let shards = batch.rows.div_ceil(self.shard_size);
+        let t0 = Instant::now();
+        if shards == 1 {
+            let sum = self.shard_gradient(params, batch, 0, mean_over, key, grad);
+            times.compute += t0.elapsed();
+            return sum;
+        }
+        let mut total = LossSum::default();
+        let mut bufs = {
+            let mut pool = self.buffers.lock().expect("buffer pool");
+            let n = shards.min(WAVE);
+            while pool.len() < n {
+                pool.push(vec![0.0; self.mlp.num_params()]);
+            }
+            let keep = pool.len() - n;
+            pool.split_off(keep)
+        };
+        let mut sums = [LossSum::default(); WAVE];
+        for (wave, first) in (0..shards).step_by(WAVE).enumerate() {
+            let n = WAVE.min(shards - first);
+            let t = Instant::now();
+            bufs[..n]
+                .par_iter_mut()
+                .zip(&mut sums[..n])
+                .enumerate()
+                .for_each(|(i, (buf, sum))| {
+                    *sum = self.shard_gradient(params, batch, first + i, mean_over, key, buf);
+                });
+            times.compute += t.elapsed();
+            let t = Instant::now();
+            let bufs = &bufs[..n];
+            grad.par_chunks_mut(REDUCE_CHUNK)
+                .enumerate()
+                .for_each(|(c, out)| {
+                    let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
+                    let mut rest = bufs.iter();
+                    if wave == 0 {
+                        out.copy_from_slice(&rest.next().expect("n ≥ 1")[range.clone()]);
+                    }
+                    for b in rest {
+                        out.iter_mut()
+                            .zip(&b[range.clone()])
+                            .for_each(|(o, &g)| *o += g);
+                    }
+                });
+            times.reduce += t.elapsed();
+            for s in &sums[..n] {
+                total.add(*s);
+            }
+        }
+        self.buffers.lock().expect("buffer pool").append(&mut bufs);
+        total
+    }
+
+    /// The summed loss of `batch` in evaluation mode (no dropout, no gradient).
+    pub fn evaluate(&self, params: &[f32], batch: &BatchRef<'_>) -> LossSum {
+        let shards = batch.rows.div_ceil(self.shard_size);
+        let sums: Vec<LossSum> = (0..shards)
+            .into_par_iter()
+            .map(|k| {
+                let (_, shard) = self.shard(batch, k);
+                let mut ws = self.take_workspace();
+                self.mlp
+                    .forward(params, shard.x, shard.rows, &mut ws, Mode::Eval);
+                let out = ws.output(shard.rows, self.mlp.outputs());
+                let s = self
+                    .loss
+                    .evaluate(out, self.mlp.outputs(), shard.targets, shard.rows, None);
+                self.put_workspace(ws);
+                s
+            })
+            .collect();
+        sums.into_iter().fold(LossSum::default(), |mut a, s| {
+            a.add(s);
+            a
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Activation;
+
+    fn setup(rows: usize) -> (Mlp, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let mlp = Mlp::new(vec![4, 9, 2], Activation::Tanh, 0.0);
+        let p = mlp.init_params(1);
+        let x: Vec<f32> = (0..rows * 4).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+        let y: Vec<f32> = (0..rows * 2).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
+        (mlp, p, x, y)
+    }
+
+    const KEY: DropoutKey = DropoutKey {
+        seed: 0,
+        epoch: 0,
+        step: 0,
+    };
+
+    #[test]
+    fn full_batch_gradient_is_the_mean_of_per_sample_gradients() {
+        let rows = 7;
+        let (mlp, p, x, y) = setup(rows);
+        let batch = BatchRef {
+            x: &x,
+            targets: Targets::Values(&y),
+            rows,
+        };
+        let whole = GradientEngine::new(mlp.clone(), Loss::Mse, rows);
+        let mut g = vec![0.0; p.len()];
+        whole.gradient(&p, &batch, rows, KEY, &mut g, &mut StepTimes::default());
+        let mut mean = vec![0.0f64; p.len()];
+        let single = GradientEngine::new(mlp.clone(), Loss::Mse, 1);
+        for r in 0..rows {
+            let one = BatchRef {
+                x: &x[r * 4..(r + 1) * 4],
+                targets: Targets::Values(&y[r * 2..(r + 1) * 2]),
+                rows: 1,
+            };
+            let mut gi = vec![0.0; p.len()];
+            single.gradient(&p, &one, 1, KEY, &mut gi, &mut StepTimes::default());
+            for (m, v) in mean.iter_mut().zip(&gi) {
+                *m += *v as f64 / rows as f64;
+            }
+        }
+        for (a, b) in g.iter().zip(&mean) {
+            assert!((*a as f64 - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn sharded_gradient_is_the_same_for_any_thread_count() {
+        let rows = 45;
+        let (mlp, p, x, y) = setup(rows);
+        let batch = BatchRef {
+            x: &x,
+            targets: Targets::Values(&y),
+            rows,
+        };
+        let run = |threads: usize, shard: usize| {
+            let engine = GradientEngine::new(mlp.clone(), Loss::Mse, shard);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut g = vec![0.0; p.len()];
+            pool.install(|| engine.gradient(&p, &batch, rows, KEY, &mut g, &mut StepTimes::default()));
+            g
+        };
+        let one = run(1, 2); // 23 shards: two waves
+        assert_eq!(one, run(2, 2));
+        assert_eq!(one, run(5, 2));
+        let unsharded = run(1, rows);
+        for (a, b) in one.iter().zip(&unsharded) {
+            assert!((a - b).abs() < 1e-6, "sharding changes only the rounding");
+        }
+    }
+}

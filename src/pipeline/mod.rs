@@ -1,0 +1,9 @@
+//! The batch pipeline: sampler → batch assembly on a producer thread → bounded prefetch queue.
+
+mod batch;
+mod prefetch;
+mod sampler;
+
+pub use batch::Batch;
+pub use prefetch::{Prefetcher, Span};
+pub use sampler::Sampler;

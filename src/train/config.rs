@@ -1,0 +1,346 @@
+//! The validated description of a training run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, TargetKind};
+use crate::error::{Error, Result};
+use crate::loss::Loss;
+use crate::model::{Activation, Mlp};
+use crate::optim::{ParamGroup, SgdConfig};
+
+/// Rows per optimizer step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BatchSize {
+    /// A fixed number of rows (1 = single-sample SGD).
+    Rows(usize),
+    /// The whole training split per step (full-batch gradient descent).
+    #[serde(with = "full")]
+    Full,
+}
+
+mod full {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("full")
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "full" {
+            Ok(())
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "expected a positive integer or \"full\", got {s:?}"
+            )))
+        }
+    }
+}
+
+impl std::str::FromStr for BatchSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("full") {
+            return Ok(BatchSize::Full);
+        }
+        match s.parse::<usize>() {
+            Ok(0) => Err("must be at least 1 (or \"full\")".into()),
+            Ok(n) => Ok(BatchSize::Rows(n)),
+            Err(_) => Err(format!("expected a positive integer or \"full\", got {s:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for BatchSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchSize::Rows(n) => write!(f, "{n}"),
+            BatchSize::Full => f.write_str("full"),
+        }
+    }
+}
+
+/// Everything that decides a run's numbers (and a few things that only decide its speed).
+///
+/// Field names are the CLI's long flags with `_` for `-`; a `--config` TOML file uses the
+/// kebab-case spelling of the same names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Dropout probability after each hidden activation.
+    pub dropout: f32,
+    /// Loss; `None` picks MSE for float targets and cross-entropy for integer labels.
+    pub loss: Option<Loss>,
+    /// Rows per step.
+    pub batch_size: BatchSize,
+    /// Reshuffle the training rows every epoch.
+    pub shuffle: bool,
+    /// Drop the last partial batch of each epoch.
+    pub drop_last: bool,
+    /// Learning rate.
+    pub lr: f32,
+    /// Momentum factor.
+    pub momentum: f32,
+    /// Dampening.
+    pub dampening: f32,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// L2 weight decay for weights.
+    pub weight_decay: f32,
+    /// Apply the weight decay to biases too (one parameter group instead of two).
+    pub decay_bias: bool,
+    /// Fraction of rows held out for validation (0 disables validation).
+    pub val_fraction: f64,
+    /// Stop after this many epochs without a validation improvement.
+    pub patience: Option<usize>,
+    /// Smallest decrease of the validation loss that counts as an improvement.
+    pub min_delta: f64,
+    /// Number of epochs.
+    pub epochs: usize,
+    /// Seed of the initialisation, split, shuffling and dropout.
+    pub seed: u64,
+    /// Rows per shard (the unit of parallel work; part of the numerics, not of the speed only).
+    pub shard_size: usize,
+    /// Batches assembled ahead of the trainer.
+    pub prefetch: usize,
+    /// Number of classes when the labels do not show them all (default: largest label + 1).
+    pub classes: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    /// The seed article's run: 50 hidden ReLU units, MSE, SGD lr 0.01 momentum 0.9, batch 32,
+    /// shuffled, 20 epochs.
+    fn default() -> Self {
+        TrainConfig {
+            hidden: vec![50],
+            activation: Activation::Relu,
+            dropout: 0.0,
+            loss: None,
+            batch_size: BatchSize::Rows(32),
+            shuffle: true,
+            drop_last: false,
+            lr: 0.01,
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            decay_bias: false,
+            val_fraction: 0.0,
+            patience: None,
+            min_delta: 0.0,
+            epochs: 20,
+            seed: 0,
+            shard_size: 64,
+            prefetch: 2,
+            classes: None,
+        }
+    }
+}
+
+fn check(ok: bool, flag: &str, message: impl FnOnce() -> String) -> Result<()> {
+    if ok { Ok(()) } else { Err(Error::config(flag, message())) }
+}
+
+impl TrainConfig {
+    /// Checks every value on its own, naming the flag of the first bad one.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the flag and the accepted range.
+    pub fn validate(&self) -> Result<()> {
+        check(
+            !self.hidden.is_empty() && self.hidden.iter().all(|&h| h > 0),
+            "--hidden",
+            || format!("layer widths must be positive integers, got {:?}", self.hidden),
+        )?;
+        check((0.0..1.0).contains(&self.dropout), "--dropout", || {
+            format!("must be in [0, 1), got {}", self.dropout)
+        })?;
+        check(self.batch_size != BatchSize::Rows(0), "--batch-size", || {
+            "must be at least 1 (or \"full\")".into()
+        })?;
+        check(self.lr.is_finite() && self.lr > 0.0, "--lr", || {
+            format!("must be a positive number, got {}", self.lr)
+        })?;
+        check((0.0..=1.0).contains(&self.momentum), "--momentum", || {
+            format!("must be in [0, 1], got {}", self.momentum)
+        })?;
+        check((0.0..=1.0).contains(&self.dampening), "--dampening", || {
+            format!("must be in [0, 1], got {}", self.dampening)
+        })?;
+        check(
+            !self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0),
+            "--nesterov",
+            || "needs --momentum > 0 and --dampening 0 (as in torch.optim.SGD)".into(),
+        )?;
+        check(
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "--weight-decay",
+            || format!("must be ≥ 0, got {}", self.weight_decay),
+        )?;
+        check((0.0..1.0).contains(&self.val_fraction), "--val-fraction", || {
+            format!("must be in [0, 1), got {}", self.val_fraction)
+        })?;
+        check(self.patience != Some(0), "--patience", || {
+            "must be at least 1".into()
+        })?;
+        check(
+            self.patience.is_none() || self.val_fraction > 0.0,
+            "--patience",
+            || "early stopping needs a validation split: add --val-fraction (e.g. 0.2)".into(),
+        )?;
+        check(
+            self.min_delta.is_finite() && self.min_delta >= 0.0,
+            "--min-delta",
+            || format!("must be ≥ 0, got {}", self.min_delta),
+        )?;
+        check(self.epochs > 0, "--epochs", || "must be at least 1".into())?;
+        check(self.shard_size > 0, "--shard-size", || "must be at least 1".into())?;
+        check(self.prefetch > 0, "--prefetch", || "must be at least 1".into())?;
+        check(self.classes.is_none_or(|c| c >= 2), "--classes", || {
+            "must be at least 2".into()
+        })?;
+        Ok(())
+    }
+
+    /// The loss for `dataset`, checking it fits the targets.
+    ///
+    /// # Errors
+    /// [`Error::Config`] on `--loss` when the loss and the target dtype disagree.
+    pub fn resolve_loss(&self, dataset: &Dataset) -> Result<Loss> {
+        match (self.loss, dataset.kind()) {
+            (None | Some(Loss::Mse), TargetKind::Regression { .. }) => Ok(Loss::Mse),
+            (None | Some(Loss::CrossEntropy), TargetKind::Classification { .. }) => {
+                Ok(Loss::CrossEntropy)
+            }
+            (Some(Loss::CrossEntropy), TargetKind::Regression { .. }) => Err(Error::config(
+                "--loss",
+                "cross-entropy needs integer class labels in y.npy, but y is float32 \
+                 (save labels with y.astype(np.int64), or use --loss mse)",
+            )),
+            (Some(Loss::Mse), TargetKind::Classification { .. }) => Err(Error::config(
+                "--loss",
+                "mse needs float targets, but y.npy holds integer class labels \
+                 (use --loss cross-entropy)",
+            )),
+        }
+    }
+
+    /// The network for `dataset`: features → hidden… → outputs (or classes).
+    ///
+    /// # Errors
+    /// [`Error::Config`] on `--classes` when a label is out of its range.
+    pub fn model(&self, dataset: &Dataset) -> Result<Mlp> {
+        let outputs = match (dataset.kind(), self.classes) {
+            (TargetKind::Classification { classes }, Some(k)) => {
+                if classes > k {
+                    let row = (0..dataset.rows())
+                        .find(|&r| dataset.label(r).is_some_and(|l| l as usize >= k))
+                        .expect("a label ≥ k exists");
+                    return Err(Error::config(
+                        "--classes",
+                        format!(
+                            "row {row} of y.npy has label {} but --classes is {k} \
+                             (labels must be in 0..{k})",
+                            dataset.label(row).expect("labels")
+                        ),
+                    ));
+                }
+                k
+            }
+            (kind, _) => kind.outputs(),
+        };
+        let mut sizes = Vec::with_capacity(self.hidden.len() + 2);
+        sizes.push(dataset.features());
+        sizes.extend_from_slice(&self.hidden);
+        sizes.push(outputs);
+        Ok(Mlp::new(sizes, self.activation, self.dropout))
+    }
+
+    /// The rows per step for a training split of `rows` rows.
+    ///
+    /// # Errors
+    /// [`Error::Config`] on `--batch-size` when `--drop-last` would leave no step.
+    pub fn batch_rows(&self, rows: usize) -> Result<usize> {
+        match self.batch_size {
+            BatchSize::Full => Ok(rows),
+            BatchSize::Rows(b) if self.drop_last && b > rows => Err(Error::config(
+                "--batch-size",
+                format!(
+                    "{b} is larger than the {rows} training rows, and --drop-last would drop \
+                     every batch"
+                ),
+            )),
+            BatchSize::Rows(b) => Ok(b.min(rows)),
+        }
+    }
+
+    /// The SGD hyper-parameters.
+    pub fn sgd(&self) -> SgdConfig {
+        SgdConfig {
+            lr: self.lr,
+            momentum: self.momentum,
+            dampening: self.dampening,
+            nesterov: self.nesterov,
+        }
+    }
+
+    /// PyTorch-style parameter groups: weights decayed, biases not (unless `decay_bias`).
+    pub fn param_groups(&self, mlp: &Mlp) -> Vec<ParamGroup> {
+        let bias_decay = if self.decay_bias { self.weight_decay } else { 0.0 };
+        mlp.layers()
+            .iter()
+            .flat_map(|l| {
+                [
+                    ParamGroup {
+                        range: l.weight_range(),
+                        weight_decay: self.weight_decay,
+                    },
+                    ParamGroup {
+                        range: l.bias_range(),
+                        weight_decay: bias_decay,
+                    },
+                ]
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_size_parses_integers_and_full() {
+        assert_eq!("32".parse::<BatchSize>(), Ok(BatchSize::Rows(32)));
+        assert_eq!("full".parse::<BatchSize>(), Ok(BatchSize::Full));
+        assert!("0".parse::<BatchSize>().is_err());
+        assert!("x".parse::<BatchSize>().is_err());
+    }
+
+    #[test]
+    fn config_round_trips_through_toml() {
+        let c = TrainConfig {
+            batch_size: BatchSize::Full,
+            patience: Some(3),
+            ..TrainConfig::default()
+        };
+        let s = toml::to_string(&c).unwrap();
+        assert_eq!(toml::from_str::<TrainConfig>(&s).unwrap(), c);
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let bad = |c: TrainConfig| c.validate().unwrap_err().to_string();
+        let d = TrainConfig::default;
+        assert!(bad(TrainConfig { hidden: vec![0], ..d() }).starts_with("--hidden"));
+        assert!(bad(TrainConfig { val_fraction: 1.5, ..d() }).starts_with("--val-fraction"));
+        assert!(bad(TrainConfig { patience: Some(2), ..d() }).contains("--val-fraction"));
+        assert!(bad(TrainConfig { dropout: 1.0, ..d() }).starts_with("--dropout"));
+    }
+}

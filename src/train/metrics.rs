@@ -1,0 +1,99 @@
+//! What a run reports per epoch, and the observer that receives it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// Seconds spent per phase during one epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    /// Waiting for the loader.
+    pub data_wait_s: f64,
+    /// Forward and backward passes.
+    pub compute_s: f64,
+    /// Reducing shard gradients (in-process and across processes).
+    pub all_reduce_s: f64,
+    /// Optimizer steps.
+    pub optimizer_s: f64,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Sample-weighted mean training loss over the epoch's steps (training mode).
+    pub train_loss: f64,
+    /// Training accuracy over the epoch's steps (classification).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub train_accuracy: Option<f64>,
+    /// Validation loss in evaluation mode.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub val_loss: Option<f64>,
+    /// Validation accuracy in evaluation mode (classification).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub val_accuracy: Option<f64>,
+    /// Optimizer steps in this epoch.
+    pub steps: usize,
+    /// Global optimizer steps so far.
+    pub global_step: u64,
+    /// Training samples presented in this epoch.
+    pub samples: usize,
+    /// Wall time of the epoch's training steps (validation excluded).
+    pub train_s: f64,
+    /// Wall time of the validation pass.
+    pub val_s: f64,
+    /// Training samples per second.
+    pub samples_per_s: f64,
+    /// Where the step time went.
+    pub time: PhaseTimes,
+}
+
+/// Static facts about a run, given to the observer when it starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Layer sizes, input first.
+    pub sizes: Vec<usize>,
+    /// Number of parameters.
+    pub params: usize,
+    /// Training rows.
+    pub train_rows: usize,
+    /// Validation rows.
+    pub val_rows: usize,
+    /// Rows per step.
+    pub batch_rows: usize,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// `mse` or `cross-entropy`.
+    pub loss: crate::loss::Loss,
+}
+
+/// Receives a run's progress: the CLI prints it, the run directory records it, tests inspect it.
+pub trait Observer {
+    /// The run is about to take its first step.
+    fn on_start(&mut self, _info: &RunInfo) -> Result<()> {
+        Ok(())
+    }
+
+    /// A step finished (`step` of `steps`, 1-based, in epoch `epoch`). Called on the hot path:
+    /// keep it cheap.
+    fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize) {}
+
+    /// An epoch finished.
+    fn on_epoch(&mut self, _metrics: &EpochMetrics) -> Result<()> {
+        Ok(())
+    }
+
+    /// A new best validation loss was reached with `params`.
+    fn on_best(&mut self, _epoch: usize, _params: &[f32]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Observer for Silent {}

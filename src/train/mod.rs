@@ -1,0 +1,11 @@
+//! Training: the validated configuration, the loop, early stopping and the metrics it reports.
+
+mod config;
+mod early_stop;
+mod metrics;
+mod trainer;
+
+pub use config::{BatchSize, TrainConfig};
+pub use early_stop::{EarlyStopping, Verdict};
+pub use metrics::{EpochMetrics, Observer, PhaseTimes, RunInfo, Silent};
+pub use trainer::{Outcome, Trainer, evaluate_dataset};
