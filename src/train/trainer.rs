@@ -32,6 +32,8 @@ pub struct Outcome {
     pub best_epoch: usize,
     /// Whether early stopping ended the run before `epochs`.
     pub stopped_early: bool,
+    /// Whether `params` are the best epoch's, restored at the end (with `--patience`).
+    pub restored_best: bool,
     /// One entry per epoch run.
     pub history: Vec<EpochMetrics>,
 }
@@ -268,9 +270,8 @@ impl Trainer {
             }
         }
         drop(loader);
-        if cfg.patience.is_some()
-            && let Some(best) = &best_params
-        {
+        let restored_best = cfg.patience.is_some() && best_params.is_some();
+        if restored_best && let Some(best) = &best_params {
             params.copy_from_slice(best);
         }
         Ok(Outcome {
@@ -280,6 +281,7 @@ impl Trainer {
             best_params,
             best_epoch: stopper.best_epoch(),
             stopped_early,
+            restored_best,
             history,
         })
     }

@@ -1,0 +1,38 @@
+//! Flags, subcommands and console output. Parsing only: the work is done by the library.
+
+mod console;
+mod gen_cmd;
+mod inspect_cmd;
+mod train_cmd;
+
+use clap::{Parser, Subcommand};
+
+use dptrain::Result;
+
+/// Data-parallel neural-network trainer for CPUs.
+#[derive(Debug, Parser)]
+#[command(name = "dptrain", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train an MLP (with no flags: the seed article's example on generated data).
+    Train(Box<train_cmd::TrainArgs>),
+    /// Generate a learnable synthetic dataset (x.npy, y.npy).
+    Gen(gen_cmd::GenArgs),
+    /// Show shapes, dtypes and per-column statistics of a dataset directory.
+    Inspect(inspect_cmd::InspectArgs),
+}
+
+/// Parses the command line and runs the subcommand.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train(args) => train_cmd::run(*args),
+        Command::Gen(args) => gen_cmd::run(args),
+        Command::Inspect(args) => inspect_cmd::run(args),
+    }
+}

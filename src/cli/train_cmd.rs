@@ -1,0 +1,371 @@
+//! `dptrain train`: flags (and `--config FILE.toml`) → a validated run → the library's trainer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use dptrain::data::{Dataset, SyntheticSpec};
+use dptrain::loss::Loss;
+use dptrain::model::{Activation, weights};
+use dptrain::parallel::default_threads;
+use dptrain::run_dir::{RunDir, RunRecorder};
+use dptrain::train::{BatchSize, Observer, Outcome, TrainConfig, Trainer};
+use dptrain::{Error, Result};
+
+use super::console::Console;
+
+/// Hidden layer widths: `50` or `512,256` on the command line, a number, string or list in TOML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Hidden {
+    /// `[512, 256]`.
+    List(Vec<usize>),
+    /// `50`.
+    One(usize),
+    /// `"512,256"`.
+    Text(String),
+}
+
+impl Hidden {
+    fn widths(&self) -> Result<Vec<usize>> {
+        match self {
+            Hidden::List(v) => Ok(v.clone()),
+            Hidden::One(n) => Ok(vec![*n]),
+            Hidden::Text(s) => s
+                .split(',')
+                .map(|p| {
+                    p.trim().parse::<usize>().map_err(|_| {
+                        Error::config(
+                            "--hidden",
+                            format!("expected comma-separated widths like 512,256, got {s:?}"),
+                        )
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+impl std::str::FromStr for Hidden {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Hidden::Text(s.to_string()))
+    }
+}
+
+/// Flags of `dptrain train`. Every flag can also be a key of the `--config` TOML file (same
+/// name, kebab-case); flags given on the command line win.
+#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TrainArgs {
+    /// Read settings from this TOML file (keys mirror the flags; flags win).
+    #[arg(long, value_name = "FILE.toml")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+
+    // --- data and output ---
+    /// Dataset directory with x.npy and y.npy [default: the seed's generated 1000 × 20 set].
+    #[arg(long, value_name = "DIR", help_heading = "Data")]
+    data: Option<PathBuf>,
+    /// Fraction of rows held out for validation; 0 disables validation [default: 0].
+    #[arg(long, value_name = "F", help_heading = "Data")]
+    val_fraction: Option<f64>,
+    /// Number of classes, when the labels do not show them all [default: largest label + 1].
+    #[arg(long, value_name = "K", help_heading = "Data")]
+    classes: Option<usize>,
+    /// Run directory: config, metrics.jsonl, final and best weights, summary [default: none].
+    #[arg(long, value_name = "DIR", help_heading = "Data")]
+    out: Option<PathBuf>,
+
+    // --- model ---
+    /// Hidden layer widths, e.g. 50 or 512,256 [default: 50].
+    #[arg(long, value_name = "W[,W…]", help_heading = "Model")]
+    hidden: Option<Hidden>,
+    /// Hidden activation [default: relu].
+    #[arg(long, value_enum, help_heading = "Model")]
+    activation: Option<ActivationArg>,
+    /// Dropout probability after every hidden activation (training only) [default: 0].
+    #[arg(long, value_name = "P", help_heading = "Model")]
+    dropout: Option<f32>,
+    /// Loss [default: mse for float targets, cross-entropy for integer labels].
+    #[arg(long, value_enum, help_heading = "Model")]
+    loss: Option<LossArg>,
+    /// Start from these weights (safetensors named fc1.weight, fc1.bias, …).
+    #[arg(long, value_name = "FILE.safetensors", help_heading = "Model")]
+    init: Option<PathBuf>,
+
+    // --- batching ---
+    /// Rows per step: N (1 = single-sample SGD) or "full" (whole training split) [default: 32].
+    #[arg(long, value_name = "N|full", help_heading = "Batching")]
+    batch_size: Option<BatchSize>,
+    /// Reshuffle the training rows every epoch (the default).
+    #[arg(long = "shuffle", overrides_with = "no_shuffle", help_heading = "Batching")]
+    #[serde(skip)]
+    shuffle_flag: bool,
+    /// Present rows in file order every epoch.
+    #[arg(long, overrides_with = "shuffle_flag", help_heading = "Batching")]
+    #[serde(skip)]
+    no_shuffle: bool,
+    /// `shuffle = true|false` in a config file.
+    #[arg(skip)]
+    shuffle: Option<bool>,
+    /// Drop the last partial batch of each epoch.
+    #[arg(long, help_heading = "Batching")]
+    drop_last: Option<Option<bool>>,
+
+    // --- optimizer ---
+    /// Learning rate [default: 0.01].
+    #[arg(long, help_heading = "Optimizer (SGD)")]
+    lr: Option<f32>,
+    /// Momentum [default: 0.9].
+    #[arg(long, help_heading = "Optimizer (SGD)")]
+    momentum: Option<f32>,
+    /// Dampening [default: 0].
+    #[arg(long, help_heading = "Optimizer (SGD)")]
+    dampening: Option<f32>,
+    /// Nesterov momentum.
+    #[arg(long, help_heading = "Optimizer (SGD)")]
+    nesterov: Option<Option<bool>>,
+    /// L2 weight decay, applied to weights only [default: 0].
+    #[arg(long, value_name = "WD", help_heading = "Optimizer (SGD)")]
+    weight_decay: Option<f32>,
+    /// Apply the weight decay to biases too.
+    #[arg(long, help_heading = "Optimizer (SGD)")]
+    decay_bias: Option<Option<bool>>,
+
+    // --- schedule ---
+    /// Number of epochs [default: 20].
+    #[arg(long, help_heading = "Schedule")]
+    epochs: Option<usize>,
+    /// Stop after N epochs without validation improvement; restores the best weights.
+    #[arg(long, value_name = "N", help_heading = "Schedule")]
+    patience: Option<usize>,
+    /// Smallest validation-loss decrease that counts as an improvement [default: 0].
+    #[arg(long, value_name = "D", help_heading = "Schedule")]
+    min_delta: Option<f64>,
+    /// Seed of initialisation, split, shuffling and dropout [default: 0].
+    #[arg(long, help_heading = "Schedule")]
+    seed: Option<u64>,
+
+    // --- parallelism ---
+    /// Worker threads [default: SLURM_CPUS_PER_TASK, else all cores]. Changes speed, never results.
+    #[arg(long, help_heading = "Parallelism")]
+    threads: Option<usize>,
+    /// Rows per shard, the unit of parallel work (part of the numerics) [default: 64].
+    #[arg(long, value_name = "N", help_heading = "Parallelism")]
+    shard_size: Option<usize>,
+    /// Batches assembled ahead of the trainer [default: 2].
+    #[arg(long, value_name = "N", help_heading = "Parallelism")]
+    prefetch: Option<usize>,
+}
+
+/// `--nesterov` alone means true; `--nesterov=false` is accepted too.
+fn flag(v: Option<Option<bool>>) -> Option<bool> {
+    v.map(|inner| inner.unwrap_or(true))
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ActivationArg {
+    Relu,
+    Tanh,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum LossArg {
+    Mse,
+    CrossEntropy,
+}
+
+/// The effective settings of a run, written to `RUN/config.toml`; it can be passed back with
+/// `--config` (its keys are the flags').
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Effective<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init: Option<&'a Path>,
+    threads: usize,
+    #[serde(flatten)]
+    train: &'a TrainConfig,
+}
+
+impl TrainArgs {
+    /// Fills what the command line left out from the config file.
+    fn merge_file(mut self) -> Result<Self> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::config("--config", format!("cannot read {}: {e}", path.display()))
+        })?;
+        let file: TrainArgs = toml::from_str(&text).map_err(|e| {
+            let msg = e.message().to_string();
+            Error::config("--config", format!("{}: {msg}", path.display()))
+        })?;
+        macro_rules! fill {
+            ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = file.$f; } )* };
+        }
+        fill!(
+            data, val_fraction, classes, out, hidden, activation, dropout, loss, init, batch_size,
+            drop_last, lr, momentum, dampening, nesterov, weight_decay, decay_bias, epochs,
+            patience, min_delta, seed, threads, shard_size, prefetch
+        );
+        if !self.shuffle_flag && !self.no_shuffle {
+            self.shuffle = file.shuffle;
+        }
+        Ok(self)
+    }
+
+    /// The validated training configuration.
+    fn config(&self) -> Result<TrainConfig> {
+        let d = TrainConfig::default();
+        let shuffle = if self.no_shuffle {
+            false
+        } else if self.shuffle_flag {
+            true
+        } else {
+            self.shuffle.unwrap_or(d.shuffle)
+        };
+        let c = TrainConfig {
+            hidden: match &self.hidden {
+                Some(h) => h.widths()?,
+                None => d.hidden,
+            },
+            activation: match self.activation {
+                Some(ActivationArg::Relu) | None => Activation::Relu,
+                Some(ActivationArg::Tanh) => Activation::Tanh,
+            },
+            dropout: self.dropout.unwrap_or(d.dropout),
+            loss: self.loss.map(|l| match l {
+                LossArg::Mse => Loss::Mse,
+                LossArg::CrossEntropy => Loss::CrossEntropy,
+            }),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            shuffle,
+            drop_last: flag(self.drop_last).unwrap_or(d.drop_last),
+            lr: self.lr.unwrap_or(d.lr),
+            momentum: self.momentum.unwrap_or(d.momentum),
+            dampening: self.dampening.unwrap_or(d.dampening),
+            nesterov: flag(self.nesterov).unwrap_or(d.nesterov),
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            decay_bias: flag(self.decay_bias).unwrap_or(d.decay_bias),
+            val_fraction: self.val_fraction.unwrap_or(d.val_fraction),
+            patience: self.patience.or(d.patience),
+            min_delta: self.min_delta.unwrap_or(d.min_delta),
+            epochs: self.epochs.unwrap_or(d.epochs),
+            seed: self.seed.unwrap_or(d.seed),
+            shard_size: self.shard_size.unwrap_or(d.shard_size),
+            prefetch: self.prefetch.unwrap_or(d.prefetch),
+            classes: self.classes.or(d.classes),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Fans observer calls out to the console and, with `--out`, the run directory.
+struct Observers<'a> {
+    console: &'a mut Console,
+    recorder: Option<&'a mut RunRecorder>,
+}
+
+impl Observer for Observers<'_> {
+    fn on_start(&mut self, info: &dptrain::train::RunInfo) -> Result<()> {
+        self.console.on_start(info)
+    }
+
+    fn on_step(&mut self, epoch: usize, step: usize, steps: usize) {
+        self.console.on_step(epoch, step, steps);
+    }
+
+    fn on_epoch(&mut self, m: &dptrain::train::EpochMetrics) -> Result<()> {
+        if let Some(r) = self.recorder.as_deref_mut() {
+            r.on_epoch(m)?;
+        }
+        self.console.on_epoch(m)
+    }
+
+    fn on_best(&mut self, epoch: usize, params: &[f32]) -> Result<()> {
+        match self.recorder.as_deref_mut() {
+            Some(r) => r.on_best(epoch, params),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let args = args.merge_file()?;
+    let config = args.config()?;
+    let threads = default_threads(args.threads);
+    if threads == 0 {
+        return Err(Error::config("--threads", "must be at least 1"));
+    }
+    let dataset = Arc::new(match &args.data {
+        Some(dir) => Dataset::open(dir)?,
+        None => SyntheticSpec::seed_example(config.seed).dataset(),
+    });
+    let trainer = Trainer::new(dataset, config.clone(), threads)?;
+    let init = match &args.init {
+        Some(path) => Some(weights::load(trainer.mlp(), path)?),
+        None => None,
+    };
+    // Everything that can be refused has been checked: only now may files appear.
+    let mut recorder = match &args.out {
+        Some(out) => {
+            RunDir::check(out)?;
+            let dir = RunDir::create(out)?;
+            dir.write_config(&Effective {
+                data: args.data.as_deref(),
+                init: args.init.as_deref(),
+                threads,
+                train: &config,
+            })?;
+            Some(RunRecorder {
+                dir,
+                mlp: trainer.mlp().clone(),
+            })
+        }
+        None => None,
+    };
+    let mut console = Console::new(config.epochs);
+    let started = std::time::Instant::now();
+    let outcome = trainer.run(
+        init,
+        &mut Observers {
+            console: &mut console,
+            recorder: recorder.as_mut(),
+        },
+    )?;
+    let wall = started.elapsed().as_secs_f64();
+    console.finish(&outcome, wall);
+    if let Some(r) = &recorder {
+        r.dir.write_weights("final", &outcome.mlp, &outcome.params)?;
+        r.dir.write_summary(&summary(&outcome, wall))?;
+    }
+    Ok(())
+}
+
+fn summary(o: &Outcome, wall: f64) -> serde_json::Value {
+    let last = o.history.last();
+    let samples: usize = o.history.iter().map(|m| m.samples).sum();
+    let train_s: f64 = o.history.iter().map(|m| m.train_s).sum();
+    serde_json::json!({
+        "sizes": o.mlp.sizes(),
+        "loss": o.loss,
+        "epochs_run": o.history.len(),
+        "stopped_early": o.stopped_early,
+        "best_epoch": (o.best_epoch > 0).then_some(o.best_epoch),
+        "restored_best": o.restored_best,
+        "final_train_loss": last.map(|m| m.train_loss),
+        "final_val_loss": last.and_then(|m| m.val_loss),
+        "best_val_loss": o.history.iter().filter_map(|m| m.val_loss).reduce(f64::min),
+        "samples_per_s": samples as f64 / train_s.max(1e-12),
+        "wall_s": wall,
+    })
+}
