@@ -7,7 +7,7 @@ mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
-use dptrain::Result;
+use dptrain::{Error, Result};
 
 /// Data-parallel neural-network trainer for CPUs.
 #[derive(Debug, Parser)]
@@ -28,8 +28,19 @@ enum Command {
 }
 
 /// Parses the command line and runs the subcommand.
+///
+/// Usage errors are reported like every other error: one line naming the flag, exit code 2.
 pub fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version: print and exit 0
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            return Err(Error::config("usage", format!("{first} (see dptrain --help)")));
+        }
+    };
     match cli.command {
         Command::Train(args) => train_cmd::run(*args),
         Command::Gen(args) => gen_cmd::run(args),
