@@ -65,6 +65,11 @@
 //!     n = len(rows[0])
 //! ```
 
+// The literals are PyTorch's float32 values printed with 9 significant digits ("%.9e"), which
+// round-trip exactly; clippy would have us trim them, but then they would no longer be the
+// script's output verbatim.
+#![allow(clippy::excessive_precision)]
+
 use super::{ParamGroup, Sgd, SgdConfig};
 
 // lr = 0.1. Rows: flattened w (2x3, row-major) then b (2) after steps 1..4.

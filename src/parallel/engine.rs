@@ -176,21 +176,7 @@ impl GradientEngine {
                 });
             times.compute += t.elapsed();
             let t = Instant::now();
-            let bufs = &bufs[..n];
-            grad.par_chunks_mut(REDUCE_CHUNK)
-                .enumerate()
-                .for_each(|(c, out)| {
-                    let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
-                    let mut rest = bufs.iter();
-                    if wave == 0 {
-                        out.copy_from_slice(&rest.next().expect("n ≥ 1")[range.clone()]);
-                    }
-                    for b in rest {
-                        out.iter_mut()
-                            .zip(&b[range.clone()])
-                            .for_each(|(o, &g)| *o += g);
-                    }
-                });
+            reduce_in_order(grad, &bufs[..n], wave == 0);
             times.reduce += t.elapsed();
             for s in &sums[..n] {
                 total.add(*s);
@@ -223,6 +209,32 @@ impl GradientEngine {
             a
         })
     }
+}
+
+/// Adds `shards` into `out` in shard order, element by element: `out = ((s₀ + s₁) + s₂) + …`
+/// when `overwrite`, else `out = ((out + s₀) + s₁) + …`.
+///
+/// # Determinism
+/// Threads split the *parameter vector* into chunks; every element is still summed over the
+/// shards in the same order, so the result does not depend on the thread count.
+///
+/// # Panics
+/// If a shard is shorter than `out`, or `overwrite` is set with no shards.
+pub fn reduce_in_order(out: &mut [f32], shards: &[Vec<f32>], overwrite: bool) {
+    out.par_chunks_mut(REDUCE_CHUNK)
+        .enumerate()
+        .for_each(|(c, out)| {
+            let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
+            let mut rest = shards.iter();
+            if overwrite {
+                out.copy_from_slice(&rest.next().expect("at least one shard")[range.clone()]);
+            }
+            for b in rest {
+                out.iter_mut()
+                    .zip(&b[range.clone()])
+                    .for_each(|(o, &g)| *o += g);
+            }
+        });
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ mod collective;
 mod engine;
 
 pub use collective::{Collective, SingleProcess};
-pub use engine::{BatchRef, GradientEngine, StepTimes, WAVE};
+pub use engine::{BatchRef, GradientEngine, StepTimes, WAVE, reduce_in_order};
 
 /// The thread count to use: `--threads`, else `SLURM_CPUS_PER_TASK`, else every core.
 pub fn default_threads(flag: Option<usize>) -> usize {
