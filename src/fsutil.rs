@@ -33,7 +33,11 @@ pub fn write_atomic(
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent() {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
             // Directory fsync makes the rename durable; some filesystems refuse it, harmlessly.
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();

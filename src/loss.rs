@@ -105,7 +105,11 @@ fn cross_entropy(
     batch_rows: usize,
     mut grad: Option<&mut [f32]>,
 ) -> LossSum {
-    assert_eq!(logits.len(), labels.len() * classes, "cross-entropy: shape mismatch");
+    assert_eq!(
+        logits.len(),
+        labels.len() * classes,
+        "cross-entropy: shape mismatch"
+    );
     let inv = 1.0 / batch_rows as f32;
     let mut total = LossSum::default();
     for (r, (row, &label)) in logits.chunks_exact(classes).zip(labels).enumerate() {
@@ -140,7 +144,13 @@ mod tests {
         let rows = out.len() / outputs;
         let mut grad = vec![0.0; out.len()];
         loss.evaluate(out, outputs, targets, rows, Some(&mut grad));
-        let f = |o: &[f32]| loss.mean(loss.evaluate(o, outputs, targets, rows, None), rows, outputs);
+        let f = |o: &[f32]| {
+            loss.mean(
+                loss.evaluate(o, outputs, targets, rows, None),
+                rows,
+                outputs,
+            )
+        };
         for i in 0..out.len() {
             let h = 1e-2f32;
             let mut p = out.to_vec();

@@ -15,9 +15,10 @@ pub fn mix64(mut z: u64) -> u64 {
 
 /// Combines a seed with a path of integers (e.g. `[purpose, epoch]`) into a new seed.
 pub fn derive_seed(seed: u64, path: &[u64]) -> u64 {
-    path.iter().fold(mix64(seed ^ 0x9e37_79b9_7f4a_7c15), |h, &p| {
-        mix64(h ^ mix64(p.wrapping_add(0x9e37_79b9_7f4a_7c15)))
-    })
+    path.iter()
+        .fold(mix64(seed ^ 0x9e37_79b9_7f4a_7c15), |h, &p| {
+            mix64(h ^ mix64(p.wrapping_add(0x9e37_79b9_7f4a_7c15)))
+        })
 }
 
 /// A counter-based generator: the `i`-th number of a stream is `mix64(key + i·γ)`.
@@ -35,7 +36,10 @@ impl CounterRng {
     /// A uniform number in `[0, 1)` with 24 bits of resolution (exact in `f32`).
     #[inline]
     pub fn uniform(&self, counter: u64) -> f32 {
-        let bits = mix64(self.key.wrapping_add(counter.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        let bits = mix64(
+            self.key
+                .wrapping_add(counter.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        );
         (bits >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
     }
 }

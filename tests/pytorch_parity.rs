@@ -32,7 +32,9 @@ fn tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
 }
 
 fn check_case(case: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(case);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parity")
+        .join(case);
     let args = std::fs::read_to_string(dir.join("args.txt")).unwrap();
     let out = tempfile::tempdir().unwrap();
     let run = out.path().join("run");
@@ -64,12 +66,12 @@ fn check_case(case: &str) {
     );
     for ((name, a), (_, b)) in ours.iter().zip(&torch) {
         let max_b = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let max_diff = a
-            .iter()
-            .zip(b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        let max_diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
         let rel = max_diff / max_b;
-        assert!(rel < 1e-4, "{case}: {name} differs from PyTorch by {rel:e} (relative)");
+        assert!(
+            rel < 1e-4,
+            "{case}: {name} differs from PyTorch by {rel:e} (relative)"
+        );
     }
 
     // The per-epoch training loss is PyTorch's sample-weighted mean of loss.item() per batch.

@@ -64,7 +64,10 @@ fn steps_per_epoch_are_ceil_of_rows_over_batch_or_floor_with_drop_last() {
             },
             2,
         );
-        assert_eq!(o.history[0].steps, want, "batch {batch} drop_last {drop_last}");
+        assert_eq!(
+            o.history[0].steps, want,
+            "batch {batch} drop_last {drop_last}"
+        );
         assert_eq!(o.history[1].global_step, 2 * want as u64);
         let samples = if drop_last { want * 10 } else { 103 };
         assert_eq!(o.history[0].samples, samples);
@@ -100,13 +103,26 @@ fn results_are_bit_identical_for_any_thread_count_and_prefetch_depth() {
     let reference = train(&data, config.clone(), 1);
     for threads in [2, 3, 8] {
         let o = train(&data, config.clone(), threads);
-        assert!(o.params == reference.params, "{threads} threads changed the weights");
+        assert!(
+            o.params == reference.params,
+            "{threads} threads changed the weights"
+        );
         assert_eq!(o.history[2].train_loss, reference.history[2].train_loss);
         assert_eq!(o.history[2].val_loss, reference.history[2].val_loss);
     }
     for prefetch in [1, 4] {
-        let o = train(&data, TrainConfig { prefetch, ..config.clone() }, 2);
-        assert!(o.params == reference.params, "prefetch {prefetch} changed the weights");
+        let o = train(
+            &data,
+            TrainConfig {
+                prefetch,
+                ..config.clone()
+            },
+            2,
+        );
+        assert!(
+            o.params == reference.params,
+            "prefetch {prefetch} changed the weights"
+        );
     }
 }
 
@@ -195,7 +211,10 @@ fn early_stopping_stops_after_patience_epochs_and_restores_the_best_weights() {
     }
     let val_data = Dataset::from_vecs(x, data.features(), y, 1);
     let (loss, _) = evaluate_dataset(&val_data, &o.mlp, o.loss, &o.params, 1).unwrap();
-    assert!((loss - best).abs() < 1e-9 * best.max(1.0), "{loss} vs {best}");
+    assert!(
+        (loss - best).abs() < 1e-9 * best.max(1.0),
+        "{loss} vs {best}"
+    );
 }
 
 #[test]

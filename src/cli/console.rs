@@ -72,7 +72,10 @@ impl Observer for Console {
     }
 
     fn on_epoch(&mut self, m: &EpochMetrics) -> Result<()> {
-        let mut line = format!("Epoch {}/{}, loss: {:.6}", m.epoch, self.epochs, m.train_loss);
+        let mut line = format!(
+            "Epoch {}/{}, loss: {:.6}",
+            m.epoch, self.epochs, m.train_loss
+        );
         if let Some(a) = m.train_accuracy {
             line.push_str(&format!(", accuracy: {a:.4}"));
         }

@@ -38,7 +38,10 @@ pub fn run() -> Result<()> {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            return Err(Error::config("usage", format!("{first} (see dptrain --help)")));
+            return Err(Error::config(
+                "usage",
+                format!("{first} (see dptrain --help)"),
+            ));
         }
     };
     match cli.command {

@@ -102,7 +102,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N|full", help_heading = "Batching")]
     batch_size: Option<BatchSize>,
     /// Reshuffle the training rows every epoch (the default).
-    #[arg(long = "shuffle", overrides_with = "no_shuffle", help_heading = "Batching")]
+    #[arg(
+        long = "shuffle",
+        overrides_with = "no_shuffle",
+        help_heading = "Batching"
+    )]
     #[serde(skip)]
     shuffle_flag: bool,
     /// Present rows in file order every epoch.
@@ -212,9 +216,30 @@ impl TrainArgs {
             ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = file.$f; } )* };
         }
         fill!(
-            data, val_fraction, classes, out, hidden, activation, dropout, loss, init, batch_size,
-            drop_last, lr, momentum, dampening, nesterov, weight_decay, decay_bias, epochs,
-            patience, min_delta, seed, threads, shard_size, prefetch
+            data,
+            val_fraction,
+            classes,
+            out,
+            hidden,
+            activation,
+            dropout,
+            loss,
+            init,
+            batch_size,
+            drop_last,
+            lr,
+            momentum,
+            dampening,
+            nesterov,
+            weight_decay,
+            decay_bias,
+            epochs,
+            patience,
+            min_delta,
+            seed,
+            threads,
+            shard_size,
+            prefetch
         );
         if !self.shuffle_flag && !self.no_shuffle {
             self.shuffle = file.shuffle;
@@ -345,7 +370,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let wall = started.elapsed().as_secs_f64();
     console.finish(&outcome, wall);
     if let Some(r) = &recorder {
-        r.dir.write_weights("final", &outcome.mlp, &outcome.params)?;
+        r.dir
+            .write_weights("final", &outcome.mlp, &outcome.params)?;
         r.dir.write_summary(&summary(&outcome, wall))?;
     }
     Ok(())

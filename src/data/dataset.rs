@@ -69,12 +69,7 @@ impl Dataset {
     /// that differ, zero rows, non-finite values, negative labels and a `y` of a shape that is
     /// neither `(rows,)` nor `(rows, outputs)`.
     pub fn open(dir: &Path) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(Error::data(
-                dir,
-                "dataset directory not found (expected a folder holding x.npy and y.npy)",
-            ));
-        }
+        check_dir(dir)?;
         let xp = dir.join("x.npy");
         let yp = dir.join("y.npy");
         let x = NpyArray::open(&xp)?;
@@ -100,7 +95,10 @@ impl Dataset {
             return Err(Error::data(&xp, "dataset has zero rows"));
         }
         if features == 0 {
-            return Err(Error::data(&xp, "dataset has zero features (shape [rows, 0])"));
+            return Err(Error::data(
+                &xp,
+                "dataset has zero features (shape [rows, 0])",
+            ));
         }
         if y.shape()[0] != rows {
             return Err(Error::data(
@@ -114,7 +112,11 @@ impl Dataset {
         check_finite(&xp, x.as_f32(), features)?;
         let (kind, y) = match y.dtype() {
             Dtype::F32 => {
-                let outputs = if y.shape().len() == 2 { y.shape()[1] } else { 1 };
+                let outputs = if y.shape().len() == 2 {
+                    y.shape()[1]
+                } else {
+                    1
+                };
                 if outputs == 0 {
                     return Err(Error::data(&yp, "targets have zero columns"));
                 }
@@ -197,7 +199,10 @@ impl Dataset {
         let rows = x.len() / features;
         assert_eq!(x.len(), rows * features, "x length is not rows × features");
         assert_eq!(y.len(), rows, "one label per row");
-        assert!(y.iter().all(|&l| (l as usize) < classes), "label out of range");
+        assert!(
+            y.iter().all(|&l| (l as usize) < classes),
+            "label out of range"
+        );
         Dataset {
             source: None,
             rows,
@@ -258,6 +263,24 @@ impl Dataset {
             Targets::OwnedLabels(v) => Some(v[r]),
             _ => None,
         }
+    }
+}
+
+/// Checks that `dir` is a directory, telling a missing path from a file given in its place
+/// (`--data d/x.npy` instead of `--data d`).
+pub(crate) fn check_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        Ok(())
+    } else if dir.exists() {
+        Err(Error::data(
+            dir,
+            "is a file, not a dataset directory (give the folder holding x.npy and y.npy)",
+        ))
+    } else {
+        Err(Error::data(
+            dir,
+            "dataset directory not found (expected a folder holding x.npy and y.npy)",
+        ))
     }
 }
 

@@ -55,11 +55,9 @@ fn parse_descr(descr: &str) -> std::result::Result<Dtype, String> {
     }
     match kind {
         "f4" => Ok(Dtype::F32),
-        "f8" => Err(
-            "dtype is float64; dptrain trains in float32: save with \
+        "f8" => Err("dtype is float64; dptrain trains in float32: save with \
              `np.save(path, a.astype(np.float32))`"
-                .into(),
-        ),
+            .into()),
         "f2" => Err("dtype is float16; save with `a.astype(np.float32)`".into()),
         "i1" | "i2" | "i4" | "i8" | "u1" | "u2" | "u4" | "u8" => {
             let bytes = kind[1..].parse().expect("digit checked by the match");
@@ -79,9 +77,9 @@ impl NpyArray {
     /// Maps and validates `path`.
     ///
     /// # Errors
-    /// [`Error::Data`] naming the file when it is missing, not an `.npy` file, of an unsupported
-    /// dtype (float64 gets the conversion to use), in Fortran order, not 1-D or 2-D, shorter or
-    /// longer than its header promises, or misaligned.
+    /// [`Error::Data`] naming the file when it is missing, a directory, not an `.npy` file, of an
+    /// unsupported dtype (float64 gets the conversion to use), in Fortran order, not 1-D or 2-D,
+    /// shorter or longer than its header promises, or misaligned.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| {
             let what = if e.kind() == std::io::ErrorKind::NotFound {
@@ -91,6 +89,10 @@ impl NpyArray {
             };
             Error::data(path, what)
         })?;
+        // A directory opens fine on Unix but cannot be mapped ("No such device"): say what it is.
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(Error::data(path, "is a directory, not an .npy file"));
+        }
         // SAFETY: the map is read-only and private to this process. The promise that the file is
         // not truncated or rewritten while we run comes from the user (documented in the README,
         // "Datasets"); if it is broken, reads may see the new bytes or fault with SIGBUS, which is
@@ -99,10 +101,13 @@ impl NpyArray {
             .map_err(|e| Error::data(path, format!("cannot memory-map: {e}")))?;
         let mut cursor: &[u8] = &map;
         let header = Header::from_reader(&mut cursor).map_err(|e| match e {
-            ReadHeaderError::Io(_) => Error::data(path, "not an .npy file (too short for a header)"),
-            ReadHeaderError::Parse(p) => {
-                Error::data(path, format!("not a valid .npy file ({p}); write it with np.save"))
+            ReadHeaderError::Io(_) => {
+                Error::data(path, "not an .npy file (too short for a header)")
             }
+            ReadHeaderError::Parse(p) => Error::data(
+                path,
+                format!("not a valid .npy file ({p}); write it with np.save"),
+            ),
         })?;
         let offset = map.len() - cursor.len();
         let descr = match &header.type_descriptor {
@@ -240,7 +245,11 @@ mod tests {
                 signed: false
             })
         );
-        assert!(parse_descr("<f8").unwrap_err().contains("astype(np.float32)"));
+        assert!(
+            parse_descr("<f8")
+                .unwrap_err()
+                .contains("astype(np.float32)")
+        );
         assert!(parse_descr(">f4").unwrap_err().contains("big-endian"));
         assert!(parse_descr("<U3").is_err());
     }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::data::npy::{Dtype, NpyArray};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Statistics of one column.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -49,7 +49,11 @@ pub struct DatasetStats {
 }
 
 fn float_columns(a: &NpyArray) -> Vec<ColumnStats> {
-    let cols = if a.shape().len() == 2 { a.shape()[1] } else { 1 };
+    let cols = if a.shape().len() == 2 {
+        a.shape()[1]
+    } else {
+        1
+    };
     let mut out = vec![
         ColumnStats {
             min: f64::INFINITY,
@@ -101,7 +105,11 @@ fn array_stats(path: &Path) -> Result<ArrayStats> {
         }
     };
     Ok(ArrayStats {
-        file: path.file_name().unwrap_or_default().to_string_lossy().into(),
+        file: path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into(),
         shape: a.shape().to_vec(),
         dtype,
         columns,
@@ -113,11 +121,10 @@ impl DatasetStats {
     /// Reads `dir/x.npy` and `dir/y.npy`.
     ///
     /// # Errors
-    /// [`Error::Data`] for a missing directory or a malformed file (see [`NpyArray::open`]).
+    /// [`Error::Data`](crate::Error::Data) for a missing directory, a file in its place or a
+    /// malformed file (see [`NpyArray::open`]).
     pub fn compute(dir: &Path) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(Error::data(dir, "dataset directory not found"));
-        }
+        crate::data::dataset::check_dir(dir)?;
         Ok(DatasetStats {
             x: array_stats(&dir.join("x.npy"))?,
             y: array_stats(&dir.join("y.npy"))?,
@@ -127,7 +134,11 @@ impl DatasetStats {
 
 impl fmt::Display for ArrayStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}: shape {:?}, dtype {}", self.file, self.shape, self.dtype)?;
+        writeln!(
+            f,
+            "{}: shape {:?}, dtype {}",
+            self.file, self.shape, self.dtype
+        )?;
         if !self.columns.is_empty() {
             writeln!(
                 f,

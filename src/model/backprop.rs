@@ -67,10 +67,22 @@ impl Workspace {
             capacity,
             h: layers.iter().map(|l| sized(l.outputs)).collect(),
             mask: (0..hidden)
-                .map(|i| if with_dropout { sized(layers[i].outputs) } else { Vec::new() })
+                .map(|i| {
+                    if with_dropout {
+                        sized(layers[i].outputs)
+                    } else {
+                        Vec::new()
+                    }
+                })
                 .collect(),
             dropped: (0..hidden)
-                .map(|i| if with_dropout { sized(layers[i].outputs) } else { Vec::new() })
+                .map(|i| {
+                    if with_dropout {
+                        sized(layers[i].outputs)
+                    } else {
+                        Vec::new()
+                    }
+                })
                 .collect(),
             delta: [sized(mlp.max_width()), sized(mlp.max_width())],
         }
@@ -150,7 +162,11 @@ impl Mlp {
                         .zip(&z[span])
                         .enumerate()
                     {
-                        *m = if rng.uniform(counter_base | u as u64) < keep { scale } else { 0.0 };
+                        *m = if rng.uniform(counter_base | u as u64) < keep {
+                            scale
+                        } else {
+                            0.0
+                        };
                         *d = h * *m;
                     }
                 }
@@ -186,9 +202,15 @@ impl Mlp {
             } else {
                 view(&ws.h[i - 1], rows, l.inputs)
             };
-            let (wg, bg) = grad[l.weight_range().start..l.bias_range().end]
-                .split_at_mut(l.inputs * l.outputs);
-            general_mat_mul(1.0, &dz.t(), &input, 0.0, &mut view_mut(wg, l.outputs, l.inputs));
+            let (wg, bg) =
+                grad[l.weight_range().start..l.bias_range().end].split_at_mut(l.inputs * l.outputs);
+            general_mat_mul(
+                1.0,
+                &dz.t(),
+                &input,
+                0.0,
+                &mut view_mut(wg, l.outputs, l.inputs),
+            );
             bg.fill(0.0);
             for row in cur[..rows * l.outputs].chunks_exact(l.outputs) {
                 bg.iter_mut().zip(row).for_each(|(b, &d)| *b += d);
@@ -323,7 +345,11 @@ mod tests {
         let plain = Mlp::new(vec![2, 400, 1], Activation::Relu, 0.0);
         let mut ws2 = Workspace::new(&plain, rows);
         plain.forward(&params, &x, rows, &mut ws2, Mode::Eval);
-        assert_eq!(out_eval, ws2.output(rows, 1), "evaluation mode is the identity");
+        assert_eq!(
+            out_eval,
+            ws2.output(rows, 1),
+            "evaluation mode is the identity"
+        );
     }
 
     #[test]
@@ -339,7 +365,13 @@ mod tests {
         let mut whole = Workspace::new(&mlp, 8);
         mlp.forward(&p, &x, 8, &mut whole, Mode::Train { key, offset: 0 });
         let mut part = Workspace::new(&mlp, 3);
-        mlp.forward(&p, &x[5 * 3..], 3, &mut part, Mode::Train { key, offset: 5 });
+        mlp.forward(
+            &p,
+            &x[5 * 3..],
+            3,
+            &mut part,
+            Mode::Train { key, offset: 5 },
+        );
         assert_eq!(&whole.output(8, 2)[10..], part.output(3, 2));
     }
 }

@@ -127,7 +127,11 @@ impl Mlp {
 
     /// Widest layer output (sizes the per-shard scratch buffers).
     pub fn max_width(&self) -> usize {
-        self.sizes.iter().copied().max().expect("at least two sizes")
+        self.sizes
+            .iter()
+            .copied()
+            .max()
+            .expect("at least two sizes")
     }
 
     /// PyTorch names and shapes, in buffer order: `fc1.weight [out, in]`, `fc1.bias [out]`, ….
@@ -184,7 +188,11 @@ mod tests {
         let m = Mlp::new(vec![25, 10, 1], Activation::Relu, 0.0);
         let p = m.init_params(1);
         let b1 = 1.0 / 5.0;
-        assert!(p[m.layers()[0].weight_range()].iter().all(|v| v.abs() <= b1));
+        assert!(
+            p[m.layers()[0].weight_range()]
+                .iter()
+                .all(|v| v.abs() <= b1)
+        );
         let b2 = 1.0 / 10f32.sqrt();
         assert!(p[m.layers()[1].bias_range()].iter().all(|v| v.abs() <= b2));
         // Not degenerate: the spread fills most of the interval.

@@ -1,4 +1,4 @@
-//! Weights in safetensors with PyTorch's names (`fc1.weight` [out, in], `fc1.bias` [out], …).
+//! Weights in safetensors with PyTorch's names (`fc1.weight` `[out, in]`, `fc1.bias` `[out]`, …).
 
 use std::path::Path;
 
@@ -33,6 +33,36 @@ pub fn save(mlp: &Mlp, params: &[f32], path: &Path) -> Result<()> {
     crate::fsutil::write_atomic(path, |w| std::io::Write::write_all(w, &bytes))
 }
 
+/// Reads a user-given weights file; every failure is the user's to fix, so none is an I/O error.
+fn read(path: &Path) -> Result<Vec<u8>> {
+    if path.is_dir() {
+        return Err(Error::weights(
+            path,
+            "is a directory, not a .safetensors file",
+        ));
+    }
+    std::fs::read(path).map_err(|e| {
+        let what = match e.kind() {
+            std::io::ErrorKind::NotFound => "file not found".to_string(),
+            _ => format!("cannot read: {e}"),
+        };
+        Error::weights(path, what)
+    })
+}
+
+fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes).map_err(|e| {
+        Error::weights(
+            path,
+            format!(
+                "not a valid safetensors file ({e}); write one with \
+                 safetensors.torch.save_file(model.state_dict(), path) \
+                 (torch.save .pt/.pth files are not supported)"
+            ),
+        )
+    })
+}
+
 /// Reads weights for `mlp` from `path`, checking every name, shape and dtype.
 ///
 /// # Errors
@@ -40,15 +70,8 @@ pub fn save(mlp: &Mlp, params: &[f32], path: &Path) -> Result<()> {
 /// wrong shape or not float32 (with the shape the model needs, and the `--hidden` that would
 /// fit); [`Error::Weights`] too when the file is not safetensors.
 pub fn load(mlp: &Mlp, path: &Path) -> Result<Vec<f32>> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::weights(path, "file not found")
-        } else {
-            Error::io(path, e)
-        }
-    })?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::weights(path, format!("not a valid safetensors file: {e}")))?;
+    let bytes = read(path)?;
+    let st = parse(path, &bytes)?;
     let expected = mlp.tensor_names();
     let mut params = vec![0.0f32; mlp.num_params()];
     for (name, shape, range) in &expected {
@@ -78,7 +101,10 @@ pub fn load(mlp: &Mlp, path: &Path) -> Result<Vec<f32>> {
             ));
         }
         // Tensor data in safetensors has no alignment guarantee: copy bytewise.
-        for (dst, src) in params[range.clone()].iter_mut().zip(t.data().chunks_exact(4)) {
+        for (dst, src) in params[range.clone()]
+            .iter_mut()
+            .zip(t.data().chunks_exact(4))
+        {
             *dst = f32::from_le_bytes(src.try_into().expect("4 bytes"));
         }
     }
@@ -105,9 +131,8 @@ pub fn load(mlp: &Mlp, path: &Path) -> Result<Vec<f32>> {
 /// # Errors
 /// [`Error::Weights`] when the file is not safetensors or the tensors do not chain.
 pub fn sizes_in(path: &Path) -> Result<Vec<usize>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::weights(path, format!("not a valid safetensors file: {e}")))?;
+    let bytes = read(path)?;
+    let st = parse(path, &bytes)?;
     let mut sizes = Vec::new();
     for k in 1.. {
         let Ok(t) = st.tensor(&format!("fc{k}.weight")) else {

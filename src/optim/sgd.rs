@@ -85,7 +85,11 @@ impl Sgd {
     /// # Determinism
     /// Element-wise only: splitting the work over threads cannot change a bit.
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) {
-        assert_eq!(params.len(), grad.len(), "parameter and gradient lengths differ");
+        assert_eq!(
+            params.len(),
+            grad.len(),
+            "parameter and gradient lengths differ"
+        );
         let first = self.config.momentum != 0.0 && self.momentum.is_empty();
         if first {
             self.momentum = vec![0.0; params.len()];

@@ -120,9 +120,13 @@ impl GradientEngine {
         let mut ws = self.take_workspace();
         self.mlp.forward(params, shard.x, shard.rows, &mut ws, mode);
         let (out, dout) = ws.output_grad(shard.rows, self.mlp.outputs());
-        let sum = self
-            .loss
-            .evaluate(out, self.mlp.outputs(), shard.targets, mean_over, Some(dout));
+        let sum = self.loss.evaluate(
+            out,
+            self.mlp.outputs(),
+            shard.targets,
+            mean_over,
+            Some(dout),
+        );
         self.mlp
             .backward(params, shard.x, shard.rows, &mut ws, mode, grad);
         self.put_workspace(ws);
@@ -197,9 +201,9 @@ impl GradientEngine {
                 self.mlp
                     .forward(params, shard.x, shard.rows, &mut ws, Mode::Eval);
                 let out = ws.output(shard.rows, self.mlp.outputs());
-                let s = self
-                    .loss
-                    .evaluate(out, self.mlp.outputs(), shard.targets, shard.rows, None);
+                let s =
+                    self.loss
+                        .evaluate(out, self.mlp.outputs(), shard.targets, shard.rows, None);
                 self.put_workspace(ws);
                 s
             })
@@ -245,8 +249,12 @@ mod tests {
     fn setup(rows: usize) -> (Mlp, Vec<f32>, Vec<f32>, Vec<f32>) {
         let mlp = Mlp::new(vec![4, 9, 2], Activation::Tanh, 0.0);
         let p = mlp.init_params(1);
-        let x: Vec<f32> = (0..rows * 4).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
-        let y: Vec<f32> = (0..rows * 2).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
+        let x: Vec<f32> = (0..rows * 4)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+            .collect();
+        let y: Vec<f32> = (0..rows * 2)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
+            .collect();
         (mlp, p, x, y)
     }
 
@@ -298,9 +306,14 @@ mod tests {
         };
         let run = |threads: usize, shard: usize| {
             let engine = GradientEngine::new(mlp.clone(), Loss::Mse, shard);
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             let mut g = vec![0.0; p.len()];
-            pool.install(|| engine.gradient(&p, &batch, rows, KEY, &mut g, &mut StepTimes::default()));
+            pool.install(|| {
+                engine.gradient(&p, &batch, rows, KEY, &mut g, &mut StepTimes::default())
+            });
             g
         };
         let one = run(1, 2); // 23 shards: two waves

@@ -117,7 +117,11 @@ fn produce(
     let mut order = Vec::with_capacity(sampler.rows());
     for epoch in span.start_epoch..span.end_epoch {
         sampler.epoch_order(epoch, &mut order);
-        let first = if epoch == span.start_epoch { span.start_step } else { 0 };
+        let first = if epoch == span.start_epoch {
+            span.start_step
+        } else {
+            0
+        };
         for step in first..sampler.steps_per_epoch() {
             let Ok(mut batch) = empty.recv() else {
                 return; // trainer gone
@@ -191,6 +195,9 @@ mod tests {
         };
         let mut pf = Prefetcher::spawn(dataset(10), sampler, span, 1);
         let b = pf.next_batch().unwrap();
-        assert_eq!((b.epoch, b.step, b.values.clone()), (1, 2, vec![6.0, 7.0, 8.0]));
+        assert_eq!(
+            (b.epoch, b.step, b.values.clone()),
+            (1, 2, vec![6.0, 7.0, 8.0])
+        );
     }
 }

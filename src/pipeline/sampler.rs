@@ -25,7 +25,13 @@ impl Sampler {
     ///
     /// # Panics
     /// If `batch_size` is zero (validated at the CLI).
-    pub fn new(rows: Vec<u32>, batch_size: usize, shuffle: bool, drop_last: bool, seed: u64) -> Self {
+    pub fn new(
+        rows: Vec<u32>,
+        batch_size: usize,
+        shuffle: bool,
+        drop_last: bool,
+        seed: u64,
+    ) -> Self {
         assert!(batch_size > 0, "batch size must be positive");
         Sampler {
             rows,

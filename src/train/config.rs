@@ -48,7 +48,9 @@ impl std::str::FromStr for BatchSize {
         match s.parse::<usize>() {
             Ok(0) => Err("must be at least 1 (or \"full\")".into()),
             Ok(n) => Ok(BatchSize::Rows(n)),
-            Err(_) => Err(format!("expected a positive integer or \"full\", got {s:?}")),
+            Err(_) => Err(format!(
+                "expected a positive integer or \"full\", got {s:?}"
+            )),
         }
     }
 }
@@ -144,7 +146,11 @@ impl Default for TrainConfig {
 }
 
 fn check(ok: bool, flag: &str, message: impl FnOnce() -> String) -> Result<()> {
-    if ok { Ok(()) } else { Err(Error::config(flag, message())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(flag, message()))
+    }
 }
 
 impl TrainConfig {
@@ -156,14 +162,21 @@ impl TrainConfig {
         check(
             !self.hidden.is_empty() && self.hidden.iter().all(|&h| h > 0),
             "--hidden",
-            || format!("layer widths must be positive integers, got {:?}", self.hidden),
+            || {
+                format!(
+                    "layer widths must be positive integers, got {:?}",
+                    self.hidden
+                )
+            },
         )?;
         check((0.0..1.0).contains(&self.dropout), "--dropout", || {
             format!("must be in [0, 1), got {}", self.dropout)
         })?;
-        check(self.batch_size != BatchSize::Rows(0), "--batch-size", || {
-            "must be at least 1 (or \"full\")".into()
-        })?;
+        check(
+            self.batch_size != BatchSize::Rows(0),
+            "--batch-size",
+            || "must be at least 1 (or \"full\")".into(),
+        )?;
         check(self.lr.is_finite() && self.lr > 0.0, "--lr", || {
             format!("must be a positive number, got {}", self.lr)
         })?;
@@ -183,9 +196,11 @@ impl TrainConfig {
             "--weight-decay",
             || format!("must be ≥ 0, got {}", self.weight_decay),
         )?;
-        check((0.0..1.0).contains(&self.val_fraction), "--val-fraction", || {
-            format!("must be in [0, 1), got {}", self.val_fraction)
-        })?;
+        check(
+            (0.0..1.0).contains(&self.val_fraction),
+            "--val-fraction",
+            || format!("must be in [0, 1), got {}", self.val_fraction),
+        )?;
         check(self.patience != Some(0), "--patience", || {
             "must be at least 1".into()
         })?;
@@ -200,8 +215,12 @@ impl TrainConfig {
             || format!("must be ≥ 0, got {}", self.min_delta),
         )?;
         check(self.epochs > 0, "--epochs", || "must be at least 1".into())?;
-        check(self.shard_size > 0, "--shard-size", || "must be at least 1".into())?;
-        check(self.prefetch > 0, "--prefetch", || "must be at least 1".into())?;
+        check(self.shard_size > 0, "--shard-size", || {
+            "must be at least 1".into()
+        })?;
+        check(self.prefetch > 0, "--prefetch", || {
+            "must be at least 1".into()
+        })?;
         check(self.classes.is_none_or(|c| c >= 2), "--classes", || {
             "must be at least 2".into()
         })?;
@@ -292,7 +311,11 @@ impl TrainConfig {
 
     /// PyTorch-style parameter groups: weights decayed, biases not (unless `decay_bias`).
     pub fn param_groups(&self, mlp: &Mlp) -> Vec<ParamGroup> {
-        let bias_decay = if self.decay_bias { self.weight_decay } else { 0.0 };
+        let bias_decay = if self.decay_bias {
+            self.weight_decay
+        } else {
+            0.0
+        };
         mlp.layers()
             .iter()
             .flat_map(|l| {
@@ -338,9 +361,33 @@ mod tests {
     fn bad_values_name_their_flag() {
         let bad = |c: TrainConfig| c.validate().unwrap_err().to_string();
         let d = TrainConfig::default;
-        assert!(bad(TrainConfig { hidden: vec![0], ..d() }).starts_with("--hidden"));
-        assert!(bad(TrainConfig { val_fraction: 1.5, ..d() }).starts_with("--val-fraction"));
-        assert!(bad(TrainConfig { patience: Some(2), ..d() }).contains("--val-fraction"));
-        assert!(bad(TrainConfig { dropout: 1.0, ..d() }).starts_with("--dropout"));
+        assert!(
+            bad(TrainConfig {
+                hidden: vec![0],
+                ..d()
+            })
+            .starts_with("--hidden")
+        );
+        assert!(
+            bad(TrainConfig {
+                val_fraction: 1.5,
+                ..d()
+            })
+            .starts_with("--val-fraction")
+        );
+        assert!(
+            bad(TrainConfig {
+                patience: Some(2),
+                ..d()
+            })
+            .contains("--val-fraction")
+        );
+        assert!(
+            bad(TrainConfig {
+                dropout: 1.0,
+                ..d()
+            })
+            .starts_with("--dropout")
+        );
     }
 }

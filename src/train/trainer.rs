@@ -116,7 +116,11 @@ impl Trainer {
     /// # Determinism
     /// The result depends on the data, the config and `init` only: not on the thread count,
     /// the prefetch depth or timing (see [`GradientEngine`]).
-    pub fn run(&self, init: Option<Vec<f32>>, observer: &mut (dyn Observer + Send)) -> Result<Outcome> {
+    pub fn run(
+        &self,
+        init: Option<Vec<f32>>,
+        observer: &mut (dyn Observer + Send),
+    ) -> Result<Outcome> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
             .thread_name(|i| format!("dptrain-worker-{i}"))
@@ -135,7 +139,11 @@ impl Trainer {
         let cfg = &self.config;
         let mut params = match init {
             Some(p) => {
-                assert_eq!(p.len(), self.mlp.num_params(), "init length checked by the loader");
+                assert_eq!(
+                    p.len(),
+                    self.mlp.num_params(),
+                    "init length checked by the loader"
+                );
                 p
             }
             None => self.mlp.init_params(cfg.seed),
