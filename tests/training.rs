@@ -114,7 +114,7 @@ fn results_are_bit_identical_for_any_thread_count_and_prefetch_depth() {
         let o = train(
             &data,
             TrainConfig {
-                prefetch,
+                prefetch: Some(prefetch),
                 ..config.clone()
             },
             2,

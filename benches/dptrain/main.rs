@@ -6,6 +6,7 @@
 use criterion::{criterion_group, criterion_main};
 
 mod all_reduce;
+mod matmul;
 mod pipeline;
 mod seed_run;
 mod step;
@@ -15,6 +16,7 @@ criterion_group!(
     seed_run::bench,
     pipeline::bench,
     step::bench,
-    all_reduce::bench
+    all_reduce::bench,
+    matmul::bench
 );
 criterion_main!(benches);

@@ -158,10 +158,10 @@ pub struct TrainArgs {
     /// Worker threads [default: SLURM_CPUS_PER_TASK, else all cores]. Changes speed, never results.
     #[arg(long, help_heading = "Parallelism")]
     threads: Option<usize>,
-    /// Rows per shard, the unit of parallel work (part of the numerics) [default: 64].
+    /// Rows per shard, the unit of parallel work (part of the numerics) [default: 128].
     #[arg(long, value_name = "N", help_heading = "Parallelism")]
     shard_size: Option<usize>,
-    /// Batches assembled ahead of the trainer [default: 2].
+    /// Batches assembled ahead of the trainer [default: 2, more for small batches: enough for 1024 rows].
     #[arg(long, value_name = "N", help_heading = "Parallelism")]
     prefetch: Option<usize>,
 }
@@ -286,7 +286,7 @@ impl TrainArgs {
             epochs: self.epochs.unwrap_or(d.epochs),
             seed: self.seed.unwrap_or(d.seed),
             shard_size: self.shard_size.unwrap_or(d.shard_size),
-            prefetch: self.prefetch.unwrap_or(d.prefetch),
+            prefetch: self.prefetch.or(d.prefetch),
             classes: self.classes.or(d.classes),
         };
         c.validate()?;

@@ -1,8 +1,6 @@
 //! Forward and backward passes of an [`Mlp`] over one shard of rows, into reusable buffers.
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
-
+use crate::model::matmul::{Accum, Mat, matmul};
 use crate::model::mlp::{Activation, Mlp};
 use crate::rng::{CounterRng, derive_seed};
 
@@ -105,13 +103,8 @@ impl Workspace {
     }
 }
 
-fn view(buf: &[f32], rows: usize, cols: usize) -> ArrayView2<'_, f32> {
-    ArrayView2::from_shape((rows, cols), &buf[..rows * cols]).expect("buffer sized by layout")
-}
-
-fn view_mut(buf: &mut [f32], rows: usize, cols: usize) -> ArrayViewMut2<'_, f32> {
-    ArrayViewMut2::from_shape((rows, cols), &mut buf[..rows * cols])
-        .expect("buffer sized by layout")
+fn view(buf: &[f32], rows: usize, cols: usize) -> Mat<'_> {
+    Mat::row_major(buf, rows, cols)
 }
 
 impl Mlp {
@@ -141,7 +134,7 @@ impl Mlp {
             } else {
                 view(&before[i - 1], rows, l.inputs)
             };
-            general_mat_mul(1.0, &input, &w.t(), 1.0, &mut view_mut(z, rows, l.outputs));
+            matmul(z, input, w.t(), Accum::Add);
             if i == last {
                 break;
             }
@@ -204,13 +197,7 @@ impl Mlp {
             };
             let (wg, bg) =
                 grad[l.weight_range().start..l.bias_range().end].split_at_mut(l.inputs * l.outputs);
-            general_mat_mul(
-                1.0,
-                &dz.t(),
-                &input,
-                0.0,
-                &mut view_mut(wg, l.outputs, l.inputs),
-            );
+            matmul(wg, dz.t(), input, Accum::Replace);
             bg.fill(0.0);
             for row in cur[..rows * l.outputs].chunks_exact(l.outputs) {
                 bg.iter_mut().zip(row).for_each(|(b, &d)| *b += d);
@@ -220,7 +207,7 @@ impl Mlp {
             }
             let w = view(&params[l.weight_range()], l.outputs, l.inputs);
             let da = &mut next[..rows * l.inputs];
-            general_mat_mul(1.0, &dz, &w, 0.0, &mut view_mut(da, rows, l.inputs));
+            matmul(da, dz, w, Accum::Replace);
             let h = &ws.h[i - 1][..rows * l.inputs];
             match self.activation() {
                 Activation::Relu => da

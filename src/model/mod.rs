@@ -1,6 +1,7 @@
 //! The model: an MLP over one flat parameter buffer, its passes and its weights files.
 
 mod backprop;
+pub mod matmul;
 mod mlp;
 pub mod weights;
 

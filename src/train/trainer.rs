@@ -173,7 +173,12 @@ impl Trainer {
             start_step: 0,
             end_epoch: cfg.epochs,
         };
-        let mut loader = Prefetcher::spawn(self.dataset.clone(), sampler, span, cfg.prefetch);
+        let mut loader = Prefetcher::spawn(
+            self.dataset.clone(),
+            sampler,
+            span,
+            cfg.prefetch_depth(self.batch_rows),
+        );
         let mut grad = vec![0.0f32; params.len()];
         let mut stopper = EarlyStopping::new(cfg.patience, cfg.min_delta);
         let mut best_params: Option<Vec<f32>> = None;
