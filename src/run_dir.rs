@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::{Mlp, weights};
+use crate::model::Mlp;
+use crate::model::weights::{self, ModelMeta};
 use crate::train::{EpochMetrics, Observer};
 
 /// Files that mark a directory as holding a run already.
@@ -140,8 +141,19 @@ impl RunDir {
     ///
     /// # Errors
     /// [`Error::Io`].
-    pub fn write_weights(&self, name: &str, mlp: &Mlp, params: &[f32]) -> Result<()> {
-        weights::save(mlp, params, &self.path.join(format!("{name}.safetensors")))
+    pub fn write_weights(
+        &self,
+        name: &str,
+        mlp: &Mlp,
+        params: &[f32],
+        meta: Option<&ModelMeta>,
+    ) -> Result<()> {
+        weights::save(
+            mlp,
+            params,
+            meta,
+            &self.path.join(format!("{name}.safetensors")),
+        )
     }
 
     /// Writes `summary.json` atomically.
@@ -177,6 +189,8 @@ pub struct RunRecorder {
     pub dir: RunDir,
     /// The model (to name the tensors of `best.safetensors`).
     pub mlp: Mlp,
+    /// Metadata stored with the weights.
+    pub meta: ModelMeta,
 }
 
 impl Observer for RunRecorder {
@@ -185,6 +199,7 @@ impl Observer for RunRecorder {
     }
 
     fn on_best(&mut self, _epoch: usize, params: &[f32]) -> Result<()> {
-        self.dir.write_weights("best", &self.mlp, params)
+        self.dir
+            .write_weights("best", &self.mlp, params, Some(&self.meta))
     }
 }

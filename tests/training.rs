@@ -210,7 +210,7 @@ fn early_stopping_stops_after_patience_epochs_and_restores_the_best_weights() {
         y.push(data.y_values().unwrap()[r as usize]);
     }
     let val_data = Dataset::from_vecs(x, data.features(), y, 1);
-    let (loss, _) = evaluate_dataset(&val_data, &o.mlp, o.loss, &o.params, 1).unwrap();
+    let (loss, _) = evaluate_dataset(&val_data, &o.mlp, o.loss, &o.params, None, 1).unwrap();
     assert!(
         (loss - best).abs() < 1e-9 * best.max(1.0),
         "{loss} vs {best}"

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use dptrain::data::{Dataset, SyntheticSpec};
 use dptrain::loss::Loss;
-use dptrain::model::{Activation, weights};
+use dptrain::model::Activation;
+use dptrain::model::weights::{self, ModelMeta};
 use dptrain::parallel::default_threads;
 use dptrain::run_dir::{RunDir, RunRecorder};
 use dptrain::train::{BatchSize, Observer, Outcome, TrainConfig, Trainer};
@@ -76,6 +77,9 @@ pub struct TrainArgs {
     /// Number of classes, when the labels do not show them all [default: largest label + 1].
     #[arg(long, value_name = "K", help_heading = "Data")]
     classes: Option<usize>,
+    /// Standardise features with the training split's mean and deviation (stored with the model).
+    #[arg(long, help_heading = "Data")]
+    standardize: Option<Option<bool>>,
     /// Run directory: config, metrics.jsonl, final and best weights, summary [default: none].
     #[arg(long, value_name = "DIR", help_heading = "Data")]
     out: Option<PathBuf>,
@@ -219,6 +223,7 @@ impl TrainArgs {
             data,
             val_fraction,
             classes,
+            standardize,
             out,
             hidden,
             activation,
@@ -288,6 +293,7 @@ impl TrainArgs {
             shard_size: self.shard_size.unwrap_or(d.shard_size),
             prefetch: self.prefetch.or(d.prefetch),
             classes: self.classes.or(d.classes),
+            standardize: flag(self.standardize).unwrap_or(d.standardize),
         };
         c.validate()?;
         Ok(c)
@@ -340,6 +346,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(path) => Some(weights::load(trainer.mlp(), path)?),
         None => None,
     };
+    let meta = ModelMeta {
+        activation: config.activation,
+        loss: trainer.loss(),
+        standardize: trainer.standardizer().cloned(),
+        labels: match &args.data {
+            Some(dir) => read_labels(dir)?,
+            None => None,
+        },
+    };
     // Everything that can be refused has been checked: only now may files appear.
     let mut recorder = match &args.out {
         Some(out) => {
@@ -354,6 +369,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             Some(RunRecorder {
                 dir,
                 mlp: trainer.mlp().clone(),
+                meta: meta.clone(),
             })
         }
         None => None,
@@ -371,10 +387,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
     console.finish(&outcome, wall);
     if let Some(r) = &recorder {
         r.dir
-            .write_weights("final", &outcome.mlp, &outcome.params)?;
+            .write_weights("final", &outcome.mlp, &outcome.params, Some(&meta))?;
         r.dir.write_summary(&summary(&outcome, wall))?;
     }
     Ok(())
+}
+
+/// Class names saved by `dptrain import` as `DIR/labels.json` (a JSON list, index = class id).
+fn read_labels(dir: &Path) -> Result<Option<Vec<String>>> {
+    let path = dir.join("labels.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::data(&path, e.to_string()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::data(&path, format!("expected a JSON list of class names: {e}")))
 }
 
 fn summary(o: &Outcome, wall: f64) -> serde_json::Value {

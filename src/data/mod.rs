@@ -4,10 +4,12 @@
 mod dataset;
 pub mod npy;
 mod split;
+mod standardize;
 mod stats;
 mod synthetic;
 
 pub use dataset::{Dataset, TargetKind};
 pub use split::Split;
+pub use standardize::Standardizer;
 pub use stats::{ArrayStats, ColumnStats, DatasetStats};
 pub use synthetic::{SyntheticSpec, Task};

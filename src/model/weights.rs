@@ -5,15 +5,39 @@ use std::path::Path;
 use safetensors::tensor::{Dtype as StDtype, TensorView};
 use safetensors::{SafeTensors, serialize};
 
+use serde::{Deserialize, Serialize};
+
+use crate::data::Standardizer;
 use crate::error::{Error, Result};
-use crate::model::Mlp;
+use crate::loss::Loss;
+use crate::model::{Activation, Mlp};
+
+/// Metadata key under which dptrain describes the model inside the safetensors header.
+const META_KEY: &str = "dptrain";
+
+/// What a weights file needs beside its tensors to be used on its own (eval, predict): stored
+/// as JSON in the safetensors header's `__metadata__`, which PyTorch's loader ignores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// Hidden activation.
+    pub activation: Activation,
+    /// The loss the model was trained on (decides regression vs classification).
+    pub loss: Loss,
+    /// Input standardisation fitted on the training rows, applied before the first layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standardize: Option<Standardizer>,
+    /// Class names by class id, when the labels were strings at import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+}
 
 /// Writes `params` of `mlp` to `path` atomically, as float32 tensors named like the seed's
-/// `nn.Module`, loadable with `safetensors.torch.load_file` + `load_state_dict`.
+/// `nn.Module`, loadable with `safetensors.torch.load_file` + `load_state_dict`, with `meta` in
+/// the header.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn save(mlp: &Mlp, params: &[f32], path: &Path) -> Result<()> {
+pub fn save(mlp: &Mlp, params: &[f32], meta: Option<&ModelMeta>, path: &Path) -> Result<()> {
     let names = mlp.tensor_names();
     let views: Vec<(String, TensorView<'_>)> = names
         .iter()
@@ -24,7 +48,14 @@ pub fn save(mlp: &Mlp, params: &[f32], path: &Path) -> Result<()> {
             (name.clone(), view)
         })
         .collect();
-    let bytes = serialize(views, None).map_err(|e| {
+    let mut header = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    if let Some(m) = meta {
+        header.insert(
+            META_KEY.to_string(),
+            serde_json::to_string(m).expect("metadata serialises"),
+        );
+    }
+    let bytes = serialize(views, Some(header)).map_err(|e| {
         Error::io(
             path,
             std::io::Error::other(format!("cannot serialise weights: {e}")),
@@ -125,6 +156,46 @@ pub fn load(mlp: &Mlp, path: &Path) -> Result<Vec<f32>> {
     Ok(params)
 }
 
+/// Reads a model saved by dptrain (or made by PyTorch) from one file: the layer sizes come from
+/// the tensors, activation, loss, standardisation and class names from the metadata. A file
+/// without dptrain's metadata (e.g. from PyTorch) is taken as a ReLU network trained with
+/// `default_loss`.
+///
+/// # Errors
+/// [`Error::Weights`] when the file is not a usable safetensors model.
+pub fn load_model(path: &Path, default_loss: Loss) -> Result<(Mlp, Vec<f32>, ModelMeta)> {
+    let meta = {
+        let bytes = read(path)?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::weights(path, format!("not a valid safetensors file ({e})")))?;
+        match header.metadata().as_ref().and_then(|m| m.get(META_KEY)) {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| Error::weights(path, format!("unreadable dptrain metadata: {e}")))?,
+            None => ModelMeta {
+                activation: Activation::Relu,
+                loss: default_loss,
+                standardize: None,
+                labels: None,
+            },
+        }
+    };
+    let mlp = Mlp::new(sizes_in(path)?, meta.activation, 0.0);
+    let params = load(&mlp, path)?;
+    if let Some(s) = &meta.standardize
+        && s.features() != mlp.inputs()
+    {
+        return Err(Error::weights(
+            path,
+            format!(
+                "standardisation has {} features but fc1.weight takes {}",
+                s.features(),
+                mlp.inputs()
+            ),
+        ));
+    }
+    Ok((mlp, params, meta))
+}
+
 /// Reads the layer sizes a weights file describes (`fc1.weight` … `fcK.weight`), so a model
 /// can be rebuilt from a file alone.
 ///
@@ -159,7 +230,6 @@ pub fn sizes_in(path: &Path) -> Result<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Activation;
 
     #[test]
     fn weights_round_trip_and_mismatches_are_named() {
@@ -167,7 +237,15 @@ mod tests {
         let path = dir.path().join("w.safetensors");
         let mlp = Mlp::new(vec![3, 4, 2], Activation::Relu, 0.0);
         let p = mlp.init_params(3);
-        save(&mlp, &p, &path).unwrap();
+        let meta = ModelMeta {
+            activation: Activation::Relu,
+            loss: Loss::Mse,
+            standardize: None,
+            labels: Some(vec!["a".into(), "b".into()]),
+        };
+        save(&mlp, &p, Some(&meta), &path).unwrap();
+        let (m2, p2, meta2) = load_model(&path, Loss::CrossEntropy).unwrap();
+        assert_eq!((m2.sizes(), &p2, &meta2), (mlp.sizes(), &p, &meta));
         assert_eq!(load(&mlp, &path).unwrap(), p);
         assert_eq!(sizes_in(&path).unwrap(), vec![3, 4, 2]);
         let wider = Mlp::new(vec![3, 5, 2], Activation::Relu, 0.0);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Standardizer};
 use crate::pipeline::{Batch, Sampler};
 
 /// Where in the run the producer starts and stops: epochs `[start_epoch, end_epoch)`, the first
@@ -46,7 +46,14 @@ impl Prefetcher {
     ///
     /// # Panics
     /// If `depth` is zero or the thread cannot be spawned.
-    pub fn spawn(dataset: Arc<Dataset>, sampler: Sampler, span: Span, depth: usize) -> Self {
+    /// With a `standardizer`, every batch's features are standardised on the producer thread.
+    pub fn spawn(
+        dataset: Arc<Dataset>,
+        sampler: Sampler,
+        span: Span,
+        depth: usize,
+        standardizer: Option<Arc<Standardizer>>,
+    ) -> Self {
         assert!(depth > 0, "prefetch depth must be positive");
         let (full_tx, full_rx) = bounded::<Batch>(depth);
         // One more buffer than the queue holds: the trainer works on one while `depth` wait.
@@ -58,7 +65,10 @@ impl Prefetcher {
         }
         let producer = std::thread::Builder::new()
             .name("dptrain-loader".into())
-            .spawn(move || produce(&dataset, &sampler, span, &full_tx, &empty_rx))
+            .spawn(move || {
+                let std = standardizer.as_deref();
+                produce(&dataset, &sampler, span, std, &full_tx, &empty_rx)
+            })
             .expect("spawn the loader thread");
         Prefetcher {
             full: Some(full_rx),
@@ -111,6 +121,7 @@ fn produce(
     dataset: &Dataset,
     sampler: &Sampler,
     span: Span,
+    standardizer: Option<&Standardizer>,
     full: &Sender<Batch>,
     empty: &Receiver<Batch>,
 ) {
@@ -127,6 +138,9 @@ fn produce(
                 return; // trainer gone
             };
             batch.gather(dataset, sampler.batch(&order, step));
+            if let Some(s) = standardizer {
+                s.apply(&mut batch.x);
+            }
             batch.epoch = epoch;
             batch.step = step;
             if full.send(batch).is_err() {
@@ -155,7 +169,7 @@ mod tests {
             start_step: 0,
             end_epoch: 2,
         };
-        let mut pf = Prefetcher::spawn(d.clone(), sampler.clone(), span, 2);
+        let mut pf = Prefetcher::spawn(d.clone(), sampler.clone(), span, 2, None);
         let mut order = Vec::new();
         let mut n = 0;
         while let Some(b) = pf.next_batch() {
@@ -179,7 +193,7 @@ mod tests {
             start_step: 0,
             end_epoch: 100,
         };
-        let mut pf = Prefetcher::spawn(dataset(1000), sampler, span, 3);
+        let mut pf = Prefetcher::spawn(dataset(1000), sampler, span, 3, None);
         let b = pf.next_batch().unwrap();
         drop(b); // not recycled: the producer must still be released
         drop(pf);
@@ -193,7 +207,7 @@ mod tests {
             start_step: 2,
             end_epoch: 2,
         };
-        let mut pf = Prefetcher::spawn(dataset(10), sampler, span, 1);
+        let mut pf = Prefetcher::spawn(dataset(10), sampler, span, 1, None);
         let b = pf.next_batch().unwrap();
         assert_eq!(
             (b.epoch, b.step, b.values.clone()),

@@ -114,6 +114,8 @@ pub struct TrainConfig {
     pub prefetch: Option<usize>,
     /// Number of classes when the labels do not show them all (default: largest label + 1).
     pub classes: Option<usize>,
+    /// Standardise features with the training split's per-feature mean and deviation.
+    pub standardize: bool,
 }
 
 impl Default for TrainConfig {
@@ -142,6 +144,7 @@ impl Default for TrainConfig {
             shard_size: 128,
             prefetch: None,
             classes: None,
+            standardize: false,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::data::{Dataset, Split};
+use crate::data::{Dataset, Split, Standardizer};
 use crate::error::{Error, Result};
 use crate::loss::{Loss, LossSum};
 use crate::model::{DropoutKey, Mlp};
@@ -48,6 +48,7 @@ pub struct Trainer {
     split: Split,
     batch_rows: usize,
     threads: usize,
+    standardizer: Option<Arc<Standardizer>>,
     collective: Box<dyn Collective>,
 }
 
@@ -75,6 +76,9 @@ impl Trainer {
             ));
         }
         let batch_rows = config.batch_rows(split.train.len())?;
+        let standardizer = config
+            .standardize
+            .then(|| Arc::new(Standardizer::fit(&dataset, &split.train)));
         Ok(Trainer {
             dataset,
             config,
@@ -83,6 +87,7 @@ impl Trainer {
             split,
             batch_rows,
             threads,
+            standardizer,
             collective: Box::new(SingleProcess),
         })
     }
@@ -105,6 +110,11 @@ impl Trainer {
     /// Rows per optimizer step.
     pub fn batch_rows(&self) -> usize {
         self.batch_rows
+    }
+
+    /// The feature standardisation fitted on the training split (with `standardize`).
+    pub fn standardizer(&self) -> Option<&Standardizer> {
+        self.standardizer.as_deref()
     }
 
     /// Runs every epoch (or until early stopping), starting from `init` parameters or from
@@ -178,6 +188,7 @@ impl Trainer {
             sampler,
             span,
             cfg.prefetch_depth(self.batch_rows),
+            self.standardizer.clone(),
         );
         let mut grad = vec![0.0f32; params.len()];
         let mut stopper = EarlyStopping::new(cfg.patience, cfg.min_delta);
@@ -310,6 +321,9 @@ impl Trainer {
         let mut total = LossSum::default();
         for chunk in rows.chunks(EVAL_CHUNK) {
             buf.gather(&self.dataset, chunk);
+            if let Some(s) = &self.standardizer {
+                s.apply(&mut buf.x);
+            }
             let view = BatchRef {
                 x: &buf.x,
                 targets: buf.targets(),
@@ -321,13 +335,18 @@ impl Trainer {
     }
 }
 
-/// Evaluates `params` of `mlp` on every row of `dataset` (evaluation mode), in parallel on
-/// `threads` threads; returns the mean loss and, for classification, the accuracy.
+/// Evaluates `params` of `mlp` on every row of `dataset` (evaluation mode, features
+/// standardised first when a `standardizer` is given), in parallel on `threads` threads;
+/// returns the mean loss and, for classification, the accuracy.
+///
+/// # Errors
+/// [`Error::Config`] on `--threads` when the pool cannot start.
 pub fn evaluate_dataset(
     dataset: &Dataset,
     mlp: &Mlp,
     loss: Loss,
     params: &[f32],
+    standardizer: Option<&Standardizer>,
     threads: usize,
 ) -> Result<(f64, Option<f64>)> {
     let engine = GradientEngine::new(mlp.clone(), loss, 256);
@@ -341,6 +360,9 @@ pub fn evaluate_dataset(
         let mut total = LossSum::default();
         for chunk in rows.chunks(EVAL_CHUNK) {
             buf.gather(dataset, chunk);
+            if let Some(s) = standardizer {
+                s.apply(&mut buf.x);
+            }
             let view = BatchRef {
                 x: &buf.x,
                 targets: buf.targets(),
