@@ -11,6 +11,7 @@
 
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod fsutil;
 pub mod loss;
 pub mod model;

@@ -1,8 +1,11 @@
 //! Flags, subcommands and console output. Parsing only: the work is done by the library.
 
 mod console;
+mod eval_cmd;
 mod gen_cmd;
+mod import_cmd;
 mod inspect_cmd;
+mod predict_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +28,12 @@ enum Command {
     Gen(gen_cmd::GenArgs),
     /// Show shapes, dtypes and per-column statistics of a dataset directory.
     Inspect(inspect_cmd::InspectArgs),
+    /// Import a CSV file as a dataset directory (x.npy, y.npy, labels.json).
+    Import(import_cmd::ImportArgs),
+    /// Evaluate a trained model on a dataset: loss, accuracy, per-class scores, confusion matrix.
+    Eval(eval_cmd::EvalArgs),
+    /// Write one prediction per row of a dataset's x.npy to a .csv or .npy file.
+    Predict(predict_cmd::PredictArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -48,5 +57,8 @@ pub fn run() -> Result<()> {
         Command::Train(args) => train_cmd::run(*args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::Inspect(args) => inspect_cmd::run(args),
+        Command::Import(args) => import_cmd::run(args),
+        Command::Eval(args) => eval_cmd::run(args),
+        Command::Predict(args) => predict_cmd::run(args),
     }
 }

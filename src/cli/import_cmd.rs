@@ -1,0 +1,108 @@
+//! `dptrain import csv`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use dptrain::data::{CsvImport, Task, import_csv};
+use dptrain::{Error, Result};
+
+/// Flags of `dptrain import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+enum Format {
+    /// Import a CSV file (streamed: files larger than memory import).
+    ///
+    /// Every column but the targets is a feature. Numeric targets are regression unless
+    /// --task classification; a text target is classification, with class ids in sorted order
+    /// of the names, saved as DIR/labels.json.
+    Csv(CsvArgs),
+}
+
+/// Flags of `dptrain import csv`.
+#[derive(Debug, Args)]
+pub struct CsvArgs {
+    /// The CSV file.
+    file: PathBuf,
+    /// Target column(s): header names or 0-based indices, comma-separated.
+    #[arg(
+        long,
+        value_name = "COL[,COL…]",
+        value_delimiter = ',',
+        required = true
+    )]
+    target: Vec<String>,
+    /// Directory to write x.npy, y.npy (and labels.json) into; created if missing.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Regression or classification [default: from the target: numbers → regression, text →
+    /// classification].
+    #[arg(long, value_enum)]
+    task: Option<TaskArg>,
+    /// Field separator: one character, or "tab" [default: ,].
+    #[arg(long, value_name = "C", default_value = ",")]
+    delimiter: String,
+    /// The first line is data, not column names (targets are then indices).
+    #[arg(long)]
+    no_header: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TaskArg {
+    Regression,
+    Classification,
+}
+
+pub fn run(a: ImportArgs) -> Result<()> {
+    let Format::Csv(a) = a.format;
+    let delimiter = match a.delimiter.as_str() {
+        "tab" | "\\t" | "\t" => b'\t',
+        d if d.len() == 1 => d.as_bytes()[0],
+        d => {
+            return Err(Error::config(
+                "--delimiter",
+                format!("{d:?} is not one character; use e.g. ',' ';' '|' or tab"),
+            ));
+        }
+    };
+    let spec = CsvImport {
+        targets: a.target,
+        task: a.task.map(|t| match t {
+            TaskArg::Regression => Task::Regression,
+            TaskArg::Classification => Task::Classification,
+        }),
+        delimiter,
+        has_header: !a.no_header,
+    };
+    let s = import_csv(&a.file, &spec, &a.out)?;
+    let task = match (&s.labels, &s.class_counts) {
+        (Some(names), Some(counts)) => {
+            let shown: Vec<String> = names
+                .iter()
+                .zip(counts)
+                .take(10)
+                .map(|(n, c)| format!("{n} ({c})"))
+                .collect();
+            let more = if names.len() > 10 { ", …" } else { "" };
+            format!(
+                "classification, {} classes: {}{more}",
+                names.len(),
+                shown.join(", ")
+            )
+        }
+        _ => format!("regression, {} target(s)", s.targets.len()),
+    };
+    println!(
+        "imported {} rows × {} features from {} into {} ({task})",
+        s.rows,
+        s.features.len(),
+        a.file.display(),
+        a.out.display()
+    );
+    Ok(())
+}
