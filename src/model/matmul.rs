@@ -9,6 +9,21 @@
 //! comes from shards, one product per shard per core, which also keeps every shard's result
 //! independent of the thread count.
 
+use std::cell::Cell;
+
+thread_local! {
+    static IN_BACKEND: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current thread is inside a call to the `gemm` backend.
+///
+/// `gemm` allocates its packing buffers on every product (it has no API to pass them in);
+/// everything else in a training step is allocation-free. A counting allocator uses this to
+/// tell the two apart (see `tests/no_alloc.rs`).
+pub fn in_backend() -> bool {
+    IN_BACKEND.with(Cell::get)
+}
+
 /// Whether a product replaces the destination or is added to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accum {
@@ -81,6 +96,7 @@ pub fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accum: Accum) {
     // `Mat::row_major` checked that rows·cols elements exist, transposition only swaps the roles
     // of the two strides, and `dst` holds m·n row-major elements (checked above). `dst` is a
     // unique borrow, so it cannot alias `a` or `b`.
+    IN_BACKEND.with(|f| f.set(true));
     unsafe {
         gemm::gemm(
             m,
@@ -104,6 +120,7 @@ pub fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accum: Accum) {
             gemm::Parallelism::None,
         );
     }
+    IN_BACKEND.with(|f| f.set(false));
 }
 
 #[cfg(test)]

@@ -158,15 +158,11 @@ impl GradientEngine {
             return sum;
         }
         let mut total = LossSum::default();
-        let mut bufs = {
-            let mut pool = self.buffers.lock().expect("buffer pool");
-            let n = shards.min(WAVE);
-            while pool.len() < n {
-                pool.push(vec![0.0; self.mlp.num_params()]);
-            }
-            let keep = pool.len() - n;
-            pool.split_off(keep)
-        };
+        // Take the whole pool out (no allocation: a Vec moves), grow it on first use only.
+        let mut bufs = std::mem::take(&mut *self.buffers.lock().expect("buffer pool"));
+        while bufs.len() < shards.min(WAVE) {
+            bufs.push(vec![0.0; self.mlp.num_params()]);
+        }
         let mut sums = [LossSum::default(); WAVE];
         for (wave, first) in (0..shards).step_by(WAVE).enumerate() {
             let n = WAVE.min(shards - first);
@@ -186,7 +182,7 @@ impl GradientEngine {
                 total.add(*s);
             }
         }
-        self.buffers.lock().expect("buffer pool").append(&mut bufs);
+        *self.buffers.lock().expect("buffer pool") = bufs;
         total
     }
 
