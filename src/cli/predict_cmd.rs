@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use dptrain::data::FeatureMatrix;
-use dptrain::eval::{Model, PredictionFormat};
+use dptrain::eval::{Model, PredictionFormat, Predictions};
 use dptrain::loss::Loss;
 use dptrain::parallel::default_threads;
 use dptrain::{Error, Result};
@@ -23,6 +23,9 @@ pub struct PredictArgs {
     /// float32 values); never overwritten.
     #[arg(long, value_name = "FILE.csv|FILE.npy")]
     out: PathBuf,
+    /// Write the network's raw outputs (a classifier's logits, float32) instead of class ids.
+    #[arg(long)]
+    raw: bool,
     /// Worker threads [default: SLURM_CPUS_PER_TASK, else all cores]. Changes speed, never results.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -39,7 +42,14 @@ pub fn run(a: PredictArgs) -> Result<()> {
     // A weights file without dptrain's metadata: raw outputs.
     let model = Model::load(&a.model, Loss::Mse)?;
     model.check_features(&x.path(), x.features())?;
-    let predictions = model.predict(x.x(), threads)?;
+    let predictions = if a.raw {
+        Predictions::Values {
+            outputs: model.mlp().outputs(),
+            values: model.outputs(x.x(), threads)?,
+        }
+    } else {
+        model.predict(x.x(), threads)?
+    };
     let names = model.meta().labels.is_some().then(|| model.class_names());
     predictions.write(&a.out, names.as_deref())?;
     println!(

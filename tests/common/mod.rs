@@ -262,3 +262,44 @@ where
     eprintln!("refused as expected: {line}");
     line
 }
+
+/// Writes a CSV file with a header `sepal,petal,species,width` and `rows` rows whose string
+/// label `species` (`"setosa"`, `"versicolor"`, `"virginica"`, in turn) is learnable from the
+/// three numeric features: each class sits around its own centre, with deterministic jitter.
+pub fn write_species_csv(path: &Path, rows: usize) {
+    const NAMES: [&str; 3] = ["setosa", "versicolor", "virginica"];
+    let mut text = String::from("sepal,petal,species,width\n");
+    for r in 0..rows {
+        let class = r % 3;
+        let jitter = |k: usize| ((r * 7919 + k * 104_729) % 1000) as f32 / 1000.0 - 0.5;
+        let sepal = 50.0 + 20.0 * class as f32 + 8.0 * jitter(1);
+        let petal = 1.0 - class as f32 + 0.4 * jitter(2);
+        let width = 0.3 * jitter(3);
+        text.push_str(&format!("{sepal},{petal},{},{width}\n", NAMES[class]));
+    }
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Reads `labels.json` (a JSON list of class names) from a dataset directory.
+pub fn read_labels(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("labels.json"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.join("labels.json").display()));
+    serde_json::from_str(&text).expect("labels.json is a JSON list of strings")
+}
+
+/// Runs `dptrain args` in `cwd`, asserts it succeeded, and returns its stdout.
+pub fn dptrain_ok<I, S>(cwd: &Path, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = dptrain(cwd, args);
+    assert!(
+        out.status.success(),
+        "dptrain failed ({:?}):\n--- stderr ---\n{}--- stdout ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
