@@ -108,7 +108,9 @@ impl Model {
     ///
     /// # Determinism
     /// Rows are processed in fixed chunks of 256, each on its own; the thread count changes
-    /// the speed, never the numbers.
+    /// the speed, never the numbers. (The matrix products may round a row differently when it
+    /// sits in a chunk of another size, so the same row in another file can differ in the last
+    /// bits.)
     ///
     /// # Errors
     /// [`Error::Config`] on `--threads` when the pool cannot start.
@@ -576,9 +578,11 @@ mod tests {
         let x: Vec<f32> = (0..3 * 1000).map(|i| (i as f32 * 0.37).sin()).collect();
         let one = m.outputs(&x, 1).unwrap();
         assert_eq!(one, m.outputs(&x, 3).unwrap());
-        // And each chunk equals the same rows run alone.
+        // A row run alone takes another matrix-product path: equal to rounding, not to the bit.
         let alone = m.outputs(&x[3 * 700..3 * 701], 1).unwrap();
-        assert_eq!(&one[4 * 700..4 * 701], alone.as_slice());
+        for (a, b) in one[4 * 700..4 * 701].iter().zip(&alone) {
+            assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+        }
     }
 
     #[test]

@@ -48,10 +48,13 @@ fn string_labels_become_sorted_class_ids_with_their_names_in_labels_json() {
     assert_eq!(d.features(), 3);
     assert_eq!(labels_of(&d)[..6], [0, 1, 2, 0, 1, 2]);
     // Features keep file order around the target column: sepal, petal, width.
-    assert_eq!(
-        d.x_row(0)[0],
-        50.0 + 8.0 * (((0 * 7919 + 104_729) % 1000) as f32 / 1000.0 - 0.5)
-    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let first: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    let expected: Vec<f32> = [0, 1, 3]
+        .iter()
+        .map(|&c| first[c].parse().unwrap())
+        .collect();
+    assert_eq!(d.x_row(0), expected.as_slice());
 }
 
 #[test]
@@ -309,5 +312,34 @@ fn invalid_utf8_is_refused_naming_the_line() {
         tmp.path(),
         import(&file, &out, &["--target", "y"]),
         &["d.csv", "UTF-8"],
+    );
+}
+
+#[test]
+fn a_test_split_reuses_the_training_labels_so_ids_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    let test = tmp.path().join("test.csv");
+    std::fs::write(&train, "x,y\n1,ant\n2,bee\n3,cat\n").unwrap();
+    std::fs::write(&test, "x,y\n4,cat\n5,bee\n").unwrap();
+    let (tr, te) = (tmp.path().join("tr"), tmp.path().join("te"));
+    dptrain_ok(tmp.path(), import(&train, &tr, &["--target", "y"]));
+    let labels = tr.join("labels.json");
+    let labels = labels.to_str().unwrap();
+    dptrain_ok(
+        tmp.path(),
+        import(&test, &te, &["--target", "y", "--labels", labels]),
+    );
+    assert_eq!(read_labels(&te), ["ant", "bee", "cat"]);
+    assert_eq!(labels_of(&Dataset::open(&te).unwrap()), [2, 1]);
+    std::fs::write(&test, "x,y\n4,cat\n5,dog\n").unwrap();
+    refuse(
+        tmp.path(),
+        import(
+            &test,
+            &tmp.path().join("te2"),
+            &["--target", "y", "--labels", labels],
+        ),
+        &["test.csv", "line 3", "\"dog\"", "--labels"],
     );
 }

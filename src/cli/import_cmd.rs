@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use dptrain::data::{CsvImport, Task, import_csv};
+use dptrain::data::{CsvImport, Task, import_csv, read_labels};
 use dptrain::{Error, Result};
 
 /// Flags of `dptrain import`.
@@ -47,6 +47,10 @@ pub struct CsvArgs {
     /// Field separator: one character, or "tab" [default: ,].
     #[arg(long, value_name = "C", default_value = ",")]
     delimiter: String,
+    /// Class names by id to use (e.g. the training split's labels.json), so that a separately
+    /// imported test split gets the same ids; implies classification.
+    #[arg(long, value_name = "FILE.json")]
+    labels: Option<PathBuf>,
     /// The first line is data, not column names (targets are then indices).
     #[arg(long)]
     no_header: bool,
@@ -78,6 +82,7 @@ pub fn run(a: ImportArgs) -> Result<()> {
         }),
         delimiter,
         has_header: !a.no_header,
+        labels: a.labels.as_deref().map(read_labels).transpose()?,
     };
     let s = import_csv(&a.file, &spec, &a.out)?;
     let task = match (&s.labels, &s.class_counts) {

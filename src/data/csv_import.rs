@@ -14,7 +14,9 @@
 //! - **Class ids** follow the *sorted* class names (numeric order for integer labels, byte
 //!   order for text), so they do not depend on the order of the rows. `labels.json` (a JSON
 //!   list, index = class id) is written for every classification import; `dptrain train` stores
-//!   it in the model and `dptrain predict` prints the names.
+//!   it in the model and `dptrain predict` prints the names. A test split imported on its own
+//!   may lack a class, which would shift the ids: give it the training split's names
+//!   ([`CsvImport::labels`], `--labels train/labels.json`) to keep them.
 //! - **Cells** are trimmed; an empty or non-numeric feature, or one that is not finite, is an
 //!   error naming the line (1-based, as in an editor) and the column (header name and 0-based
 //!   index, as `--target` counts). A UTF-8 byte-order mark and CRLF line ends are accepted;
@@ -23,7 +25,7 @@
 //!   output directory and renamed only when both passes succeeded; a directory the import
 //!   created is removed again. An output directory that already holds a dataset is refused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -44,6 +46,10 @@ pub struct CsvImport {
     pub delimiter: u8,
     /// Whether the first record names the columns.
     pub has_header: bool,
+    /// Class names by id to use instead of those found in the file (e.g. the `labels.json` of
+    /// the training split, so that a test split gets the same ids); implies classification,
+    /// and a label not in the list is an error.
+    pub labels: Option<Vec<String>>,
 }
 
 impl Default for CsvImport {
@@ -53,6 +59,7 @@ impl Default for CsvImport {
             task: None,
             delimiter: b',',
             has_header: true,
+            labels: None,
         }
     }
 }
@@ -81,6 +88,11 @@ enum Classes {
     Numeric(BTreeMap<i64, usize>),
     /// Text labels: ids follow byte order of the names.
     Text(BTreeMap<String, usize>),
+    /// Names given by the caller, in id order.
+    Given {
+        names: Vec<String>,
+        ids: HashMap<String, usize>,
+    },
 }
 
 impl Classes {
@@ -88,6 +100,7 @@ impl Classes {
         match self {
             Classes::Numeric(m) => m.len(),
             Classes::Text(m) => m.len(),
+            Classes::Given { names, .. } => names.len(),
         }
     }
 
@@ -95,6 +108,7 @@ impl Classes {
         match self {
             Classes::Numeric(m) => m.keys().map(i64::to_string).collect(),
             Classes::Text(m) => m.keys().cloned().collect(),
+            Classes::Given { names, .. } => names.clone(),
         }
     }
 
@@ -102,6 +116,7 @@ impl Classes {
         match self {
             Classes::Numeric(m) => m.values_mut().enumerate().for_each(|(i, v)| *v = i),
             Classes::Text(m) => m.values_mut().enumerate().for_each(|(i, v)| *v = i),
+            Classes::Given { .. } => {}
         }
     }
 }
@@ -177,6 +192,22 @@ pub fn import_csv(file: &Path, spec: &CsvImport, out: &Path) -> Result<ImportSum
     })
 }
 
+/// Reads a `labels.json` written by an import: a JSON list of class names, index = class id.
+///
+/// # Errors
+/// [`Error::Data`] naming the file when it cannot be read or is not a list of strings.
+pub fn read_labels(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let what = match e.kind() {
+            std::io::ErrorKind::NotFound => "file not found".to_string(),
+            _ => format!("cannot read: {e}"),
+        };
+        Error::data(path, what)
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::data(path, format!("expected a JSON list of class names: {e}")))
+}
+
 fn name_of(layout: &Layout, c: usize) -> String {
     if layout.has_names {
         layout.names[c].clone()
@@ -188,6 +219,21 @@ fn name_of(layout: &Layout, c: usize) -> String {
 fn check_spec(spec: &CsvImport) -> Result<()> {
     if spec.targets.is_empty() {
         return Err(Error::config("--target", "name at least one target column"));
+    }
+    if let Some(names) = &spec.labels {
+        if spec.task == Some(Task::Regression) {
+            return Err(Error::config(
+                "--labels",
+                "class names make no sense with --task regression",
+            ));
+        }
+        let distinct: std::collections::HashSet<&String> = names.iter().collect();
+        if names.len() < 2 || distinct.len() != names.len() {
+            return Err(Error::config(
+                "--labels",
+                format!("need at least two distinct class names, got {names:?}"),
+            ));
+        }
     }
     if !spec.delimiter.is_ascii() || matches!(spec.delimiter, b'"' | b'\n' | b'\r') {
         return Err(Error::config(
@@ -306,7 +352,14 @@ fn scan(file: &Path, spec: &CsvImport) -> Result<(Layout, Scan)> {
     let mut text: BTreeMap<String, usize> = BTreeMap::new();
     let mut any_text = false;
     let mut not_integer: Option<Error> = None;
-    let classification_only = spec.task == Some(Task::Classification);
+    let given: Option<HashMap<String, usize>> = spec.labels.as_ref().map(|names| {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect()
+    });
+    let classification_only = spec.task == Some(Task::Classification) || given.is_some();
     let mut pending = !spec.has_header; // the first record is data
     loop {
         if !pending && !next_record(file, &mut reader, &mut rec)? {
@@ -330,6 +383,21 @@ fn scan(file: &Path, spec: &CsvImport) -> Result<(Layout, Scan)> {
                 let cell = &rec[c];
                 if cell.is_empty() {
                     return Err(cell_error(file, &layout, line, c, "missing value"));
+                }
+                if let Some(ids) = &given {
+                    if !ids.contains_key(cell) {
+                        return Err(cell_error(
+                            file,
+                            &layout,
+                            line,
+                            c,
+                            &format!(
+                                "class {cell:?} is not one of the {} names given with --labels",
+                                ids.len()
+                            ),
+                        ));
+                    }
+                    continue;
                 }
                 let kind = if cell.parse::<f64>().is_ok() {
                     Kind::Number
@@ -398,7 +466,7 @@ fn scan(file: &Path, spec: &CsvImport) -> Result<(Layout, Scan)> {
     }
     let task = match spec.task {
         Some(t) => t,
-        None if any_text => Task::Classification,
+        None if any_text || given.is_some() => Task::Classification,
         None => Task::Regression,
     };
     let classes = match task {
@@ -412,6 +480,20 @@ fn scan(file: &Path, spec: &CsvImport) -> Result<(Layout, Scan)> {
                          import each label column separately",
                         layout.targets.len()
                     ),
+                ));
+            }
+            if let (Some(names), Some(ids)) = (&spec.labels, given) {
+                let classes = Classes::Given {
+                    names: names.clone(),
+                    ids,
+                };
+                return Ok((
+                    layout,
+                    Scan {
+                        rows,
+                        task,
+                        classes: Some(classes),
+                    },
                 ));
             }
             let classes = if any_text {
@@ -652,6 +734,7 @@ fn write_arrays(
                 let id = match classes {
                     Classes::Numeric(m) => integer_of(cell).and_then(|v| m.get(&v).copied()),
                     Classes::Text(m) => m.get(cell).copied(),
+                    Classes::Given { ids, .. } => ids.get(cell).copied(),
                 }
                 .ok_or_else(changed)?;
                 counts[id] += 1;
@@ -877,6 +960,25 @@ mod tests {
             e.contains("line 3") && e.contains("--task classification"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn given_labels_fix_the_ids_even_when_a_class_is_absent() {
+        let spec = CsvImport {
+            labels: Some(vec!["zebra".into(), "ant".into(), "bee".into()]),
+            ..target("y")
+        };
+        let (tmp, r) = import(b"x,y\n1,ant\n2,ant\n3,zebra\n", &spec);
+        let s = r.unwrap();
+        assert_eq!(s.class_counts, Some(vec![1, 2, 0]));
+        let d = Dataset::open(&tmp.path().join("out")).unwrap();
+        assert_eq!(
+            (0..3).map(|r| d.label(r).unwrap()).collect::<Vec<_>>(),
+            [1, 1, 0]
+        );
+        let (_, r) = import(b"x,y\n1,ant\n2,cat\n", &spec);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("--labels"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod standardize;
 mod stats;
 mod synthetic;
 
-pub use csv_import::{CsvImport, ImportSummary, import_csv};
+pub use csv_import::{CsvImport, ImportSummary, import_csv, read_labels};
 pub use dataset::{Dataset, TargetKind};
 pub use features::FeatureMatrix;
 pub use split::Split;
