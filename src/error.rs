@@ -44,6 +44,17 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A stop was requested (SIGTERM, SIGINT, SIGUSR1); the state was checkpointed first.
+    #[error(
+        "interrupted at epoch {epoch} after step {step}; the run directory holds a checkpoint: \
+         continue with the same command plus --resume"
+    )]
+    Interrupted {
+        /// 1-based epoch in progress.
+        epoch: usize,
+        /// Global optimizer steps completed.
+        step: u64,
+    },
     /// The loss or the gradient became NaN or infinite.
     #[error(
         "training diverged at epoch {epoch}, step {step}: the {what} is not finite; \
@@ -100,6 +111,7 @@ impl Error {
             Error::Data { .. } | Error::Config { .. } | Error::Weights { .. } => 2,
             Error::Io { .. } => 1,
             Error::Diverged { .. } => 3,
+            Error::Interrupted { .. } => 75,
         }
     }
 }

@@ -9,6 +9,7 @@
 //!
 //! Everything the `dptrain` binary does is available here; the binary only parses flags.
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod eval;

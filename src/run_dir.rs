@@ -6,6 +6,7 @@
 //! RUN/best.safetensors    the best validation epoch's weights (with a validation split)
 //! RUN/final.safetensors   the weights at the end (the best ones after early stopping)
 //! RUN/summary.json        the outcome: epochs run, best epoch, final losses, timing
+//! RUN/checkpoints/        ckpt-<step>.safetensors: the newest few full training states
 //! ```
 //!
 //! Every file but `metrics.jsonl` is written atomically; `metrics.jsonl` grows by whole lines.
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::checkpoint::{CheckpointStore, RunIdentity, Snapshot};
 use crate::error::{Error, Result};
 use crate::model::Mlp;
 use crate::model::weights::{self, ModelMeta};
@@ -68,6 +70,40 @@ impl RunDir {
             .map_err(|e| {
                 Error::config("--out", format!("cannot write in {}: {e}", path.display()))
             })?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            metrics,
+        })
+    }
+
+    /// Opens the run directory of an interrupted run, to resume it: `metrics.jsonl` is
+    /// rewritten (atomically) to hold exactly `history`, the epochs the checkpoint knows, so
+    /// lines written after the checkpoint are not repeated.
+    ///
+    /// # Errors
+    /// [`Error::Config`] on `--out` when the directory holds no run; [`Error::Io`].
+    pub fn reopen<T: Serialize>(path: &Path, history: &[T]) -> Result<Self> {
+        if !path.join("config.toml").is_file() {
+            return Err(Error::config(
+                "--out",
+                format!(
+                    "{} holds no run to resume (no config.toml); drop --resume to start one",
+                    path.display()
+                ),
+            ));
+        }
+        let metrics_path = path.join("metrics.jsonl");
+        crate::fsutil::write_atomic(&metrics_path, |w| {
+            for line in history {
+                serde_json::to_writer(&mut *w, line).map_err(std::io::Error::other)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        })?;
+        let metrics = OpenOptions::new()
+            .append(true)
+            .open(&metrics_path)
+            .map_err(|e| Error::io(&metrics_path, e))?;
         Ok(RunDir {
             path: path.to_path_buf(),
             metrics,
@@ -191,6 +227,19 @@ pub struct RunRecorder {
     pub mlp: Mlp,
     /// Metadata stored with the weights.
     pub meta: ModelMeta,
+    /// Where checkpoints go and what identifies the run in them.
+    pub checkpoints: Option<CheckpointPolicy>,
+}
+
+/// When and where to write checkpoints.
+#[derive(Debug)]
+pub struct CheckpointPolicy {
+    /// The checkpoint directory.
+    pub store: CheckpointStore,
+    /// The run's identity, saved in every checkpoint.
+    pub identity: RunIdentity,
+    /// Also checkpoint every this many optimizer steps (epoch ends always are).
+    pub every_steps: Option<u64>,
 }
 
 impl Observer for RunRecorder {
@@ -201,5 +250,19 @@ impl Observer for RunRecorder {
     fn on_best(&mut self, _epoch: usize, params: &[f32]) -> Result<()> {
         self.dir
             .write_weights("best", &self.mlp, params, Some(&self.meta))
+    }
+
+    fn checkpoint_due(&mut self, global_step: u64) -> bool {
+        self.checkpoints
+            .as_ref()
+            .and_then(|c| c.every_steps)
+            .is_some_and(|n| n > 0 && global_step % n == 0)
+    }
+
+    fn on_checkpoint(&mut self, snapshot: &Snapshot<'_>) -> Result<()> {
+        match &self.checkpoints {
+            Some(c) => c.store.write(snapshot, &c.identity).map(|_| ()),
+            None => Ok(()),
+        }
     }
 }

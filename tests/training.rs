@@ -154,7 +154,7 @@ fn plain_loop(data: &Dataset, config: &TrainConfig) -> Vec<f32> {
             let (out, dout) = ws.output_grad(b.rows, mlp.outputs());
             loss.evaluate(out, mlp.outputs(), b.targets(), b.rows, Some(dout));
             mlp.backward(&params, &b.x, b.rows, &mut ws, mode, &mut grad);
-            sgd.step(&mut params, &grad);
+            assert!(sgd.step(&mut params, &grad));
         }
     }
     params

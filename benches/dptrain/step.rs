@@ -54,7 +54,7 @@ pub fn bench(c: &mut Criterion) {
                     b.iter(|| {
                         let mut t = StepTimes::default();
                         engine.gradient(&params, &view, batch, key, &mut grad, &mut t);
-                        sgd.step(&mut params, &grad);
+                        assert!(sgd.step(&mut params, &grad));
                     })
                 })
             });

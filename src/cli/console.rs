@@ -18,6 +18,16 @@ impl Console {
         Console { epochs, bar: None }
     }
 
+    /// Says where a resumed run picks up.
+    pub fn resumed(&self, p: &dptrain::checkpoint::Progress) {
+        say!(
+            "Resuming at epoch {}, step {} ({} steps done)",
+            p.epoch + 1,
+            p.step + 1,
+            p.global_step
+        );
+    }
+
     pub fn finish(&mut self, o: &Outcome, wall_s: f64) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
@@ -25,24 +35,24 @@ impl Console {
         if o.best_epoch > 0 {
             let best = o.history[o.best_epoch - 1].val_loss.unwrap_or(f64::NAN);
             if o.stopped_early {
-                println!(
+                say!(
                     "Early stopping after epoch {}: best epoch {} (val_loss: {best:.6}); \
                      restored its weights",
                     o.history.len(),
                     o.best_epoch
                 );
             } else if o.restored_best {
-                println!(
+                say!(
                     "Best epoch {} (val_loss: {best:.6}); restored its weights",
                     o.best_epoch
                 );
             } else {
-                println!("Best epoch {} (val_loss: {best:.6})", o.best_epoch);
+                say!("Best epoch {} (val_loss: {best:.6})", o.best_epoch);
             }
         }
         let samples: usize = o.history.iter().map(|m| m.samples).sum();
         let train_s: f64 = o.history.iter().map(|m| m.train_s).sum();
-        println!(
+        say!(
             "Trained {} epochs, {} samples in {:.3} s ({:.0} samples/s)",
             o.history.len(),
             samples,
@@ -87,7 +97,7 @@ impl Observer for Console {
         }
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => println!("{line}"),
+            None => say!("{line}"),
         }
         Ok(())
     }

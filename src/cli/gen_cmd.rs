@@ -68,7 +68,7 @@ pub fn run(a: GenArgs) -> Result<()> {
         seed: a.seed,
     };
     spec.write(&a.out)?;
-    println!(
+    say!(
         "wrote {} and {} ({} rows × {} features, {:?})",
         a.out.join("x.npy").display(),
         a.out.join("y.npy").display(),

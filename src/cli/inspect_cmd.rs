@@ -20,7 +20,7 @@ pub struct InspectArgs {
 pub fn run(a: InspectArgs) -> Result<()> {
     let stats = DatasetStats::compute(&a.dir)?;
     if a.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&stats).expect("stats serialise")
         );

@@ -1,5 +1,14 @@
 //! Flags, subcommands and console output. Parsing only: the work is done by the library.
 
+/// `println!` that never panics: when stdout is closed (`dptrain train | head -1`, a log
+/// collector gone), the line is dropped and the work goes on.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod console;
 mod eval_cmd;
 mod gen_cmd;
@@ -14,7 +23,8 @@ use dptrain::{Error, Result};
 
 /// Data-parallel neural-network trainer for CPUs.
 #[derive(Debug, Parser)]
-#[command(name = "dptrain", version, about, long_about = None)]
+// A flag given twice takes its last value, so scripts can append overrides.
+#[command(name = "dptrain", version, about, long_about = None, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

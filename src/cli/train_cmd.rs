@@ -2,17 +2,19 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use dptrain::checkpoint::CheckpointStore;
 use dptrain::data::{Dataset, SyntheticSpec};
 use dptrain::loss::Loss;
 use dptrain::model::Activation;
 use dptrain::model::weights::{self, ModelMeta};
 use dptrain::parallel::default_threads;
-use dptrain::run_dir::{RunDir, RunRecorder};
-use dptrain::train::{BatchSize, Observer, Outcome, TrainConfig, Trainer};
+use dptrain::run_dir::{CheckpointPolicy, RunDir, RunRecorder};
+use dptrain::train::{BatchSize, EpochMetrics, Observer, Outcome, TrainConfig, Trainer};
 use dptrain::{Error, Result};
 
 use super::console::Console;
@@ -158,6 +160,19 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Schedule")]
     seed: Option<u64>,
 
+    // --- checkpoints ---
+    /// Also checkpoint every N optimizer steps (epoch ends always are, with --out).
+    #[arg(long, value_name = "N", help_heading = "Checkpoints")]
+    checkpoint_every: Option<u64>,
+    /// Checkpoints to keep in RUN/checkpoints [default: 3].
+    #[arg(long = "keep", value_name = "N", help_heading = "Checkpoints")]
+    keep_checkpoints: Option<usize>,
+    /// Continue the run in --out from its newest readable checkpoint (same flags; --epochs may
+    /// grow); start it when there is none yet.
+    #[arg(long, help_heading = "Checkpoints")]
+    #[serde(skip)]
+    resume: bool,
+
     // --- parallelism ---
     /// Worker threads [default: SLURM_CPUS_PER_TASK, else all cores]. Changes speed, never results.
     #[arg(long, help_heading = "Parallelism")]
@@ -168,6 +183,12 @@ pub struct TrainArgs {
     /// Batches assembled ahead of the trainer [default: 2, more for small batches: enough for 1024 rows].
     #[arg(long, value_name = "N", help_heading = "Parallelism")]
     prefetch: Option<usize>,
+}
+
+impl TrainArgs {
+    fn keep(&self) -> usize {
+        self.keep_checkpoints.unwrap_or(3)
+    }
 }
 
 /// `--nesterov` alone means true; `--nesterov=false` is accepted too.
@@ -244,7 +265,9 @@ impl TrainArgs {
             seed,
             threads,
             shard_size,
-            prefetch
+            prefetch,
+            checkpoint_every,
+            keep_checkpoints
         );
         if !self.shuffle_flag && !self.no_shuffle {
             self.shuffle = file.shuffle;
@@ -328,6 +351,19 @@ impl Observer for Observers<'_> {
             None => Ok(()),
         }
     }
+
+    fn checkpoint_due(&mut self, global_step: u64) -> bool {
+        self.recorder
+            .as_deref_mut()
+            .is_some_and(|r| r.checkpoint_due(global_step))
+    }
+
+    fn on_checkpoint(&mut self, snapshot: &dptrain::checkpoint::Snapshot<'_>) -> Result<()> {
+        match self.recorder.as_deref_mut() {
+            Some(r) => r.on_checkpoint(snapshot),
+            None => Ok(()),
+        }
+    }
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -337,14 +373,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if threads == 0 {
         return Err(Error::config("--threads", "must be at least 1"));
     }
+    if args.resume && args.out.is_none() {
+        return Err(Error::config(
+            "--resume",
+            "needs --out DIR, the run directory to continue",
+        ));
+    }
     let dataset = Arc::new(match &args.data {
         Some(dir) => Dataset::open(dir)?,
         None => SyntheticSpec::seed_example(config.seed).dataset(),
     });
-    let trainer = Trainer::new(dataset, config.clone(), threads)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let trainer = Trainer::new(dataset, config.clone(), threads)?.with_stop_flag(stop.clone());
     let init = match &args.init {
-        Some(path) => Some(weights::load(trainer.mlp(), path)?),
-        None => None,
+        Some(path) if !args.resume => Some(weights::load(trainer.mlp(), path)?),
+        _ => None,
     };
     let meta = ModelMeta {
         activation: config.activation,
@@ -355,11 +398,37 @@ pub fn run(args: TrainArgs) -> Result<()> {
             None => None,
         },
     };
+    // `--resume` continues from the newest readable checkpoint; with none yet (a job killed
+    // before its first checkpoint, or never started) it starts from the beginning, so a
+    // requeued batch job can always pass --resume.
+    let resume_from = match (&args.out, args.resume) {
+        (Some(out), true) => match CheckpointStore::new(out, args.keep()).newest()? {
+            Some((checkpoint, skipped)) => {
+                for why in skipped {
+                    eprintln!("dptrain: warning: skipped a checkpoint: {why}");
+                }
+                Some(checkpoint)
+            }
+            None => None,
+        },
+        _ => None,
+    };
     // Everything that can be refused has been checked: only now may files appear.
     let mut recorder = match &args.out {
         Some(out) => {
-            RunDir::check(out)?;
-            let dir = RunDir::create(out)?;
+            let dir = match &resume_from {
+                Some(c) => {
+                    trainer.check_resumable(&c.identity)?;
+                    RunDir::reopen(out, &c.progress.history)?
+                }
+                None if args.resume && out.join("config.toml").is_file() => {
+                    RunDir::reopen::<EpochMetrics>(out, &[])?
+                }
+                None => {
+                    RunDir::check(out)?;
+                    RunDir::create(out)?
+                }
+            };
             dir.write_config(&Effective {
                 data: args.data.as_deref(),
                 init: args.init.as_deref(),
@@ -370,25 +439,54 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 dir,
                 mlp: trainer.mlp().clone(),
                 meta: meta.clone(),
+                checkpoints: Some(CheckpointPolicy {
+                    store: CheckpointStore::new(out, args.keep()),
+                    identity: trainer.identity()?,
+                    every_steps: args.checkpoint_every.filter(|&n| n > 0),
+                }),
             })
         }
         None => None,
     };
+    install_stop_signals(&stop)?;
     let mut console = Console::new(config.epochs);
+    if let Some(c) = &resume_from {
+        console.resumed(&c.progress);
+    }
     let started = std::time::Instant::now();
-    let outcome = trainer.run(
-        init,
-        &mut Observers {
-            console: &mut console,
-            recorder: recorder.as_mut(),
-        },
-    )?;
+    let mut observers = Observers {
+        console: &mut console,
+        recorder: recorder.as_mut(),
+    };
+    let outcome = match resume_from {
+        Some(c) => trainer.resume(c, &mut observers)?,
+        None => trainer.run(init, &mut observers)?,
+    };
     let wall = started.elapsed().as_secs_f64();
     console.finish(&outcome, wall);
     if let Some(r) = &recorder {
         r.dir
             .write_weights("final", &outcome.mlp, &outcome.params, Some(&meta))?;
         r.dir.write_summary(&summary(&outcome, wall))?;
+    }
+    Ok(())
+}
+
+/// SIGTERM (Slurm's end of time, `kill`), SIGINT (Ctrl-C) and SIGUSR1 (Slurm's `--signal`
+/// warning) raise `stop`: the loop checkpoints at the next step boundary and exits with 75. The
+/// handler only sets the flag. A second signal while the flag is up ends the process at once.
+fn install_stop_signals(stop: &Arc<AtomicBool>) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+    use signal_hook::flag;
+    for sig in [SIGTERM, SIGINT, SIGUSR1] {
+        flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .and_then(|_| flag::register(sig, stop.clone()))
+            .map_err(|e| {
+                Error::io(
+                    "signal handler",
+                    std::io::Error::other(format!("cannot install for signal {sig}: {e}")),
+                )
+            })?;
     }
     Ok(())
 }

@@ -48,14 +48,15 @@ pub fn save(mlp: &Mlp, params: &[f32], meta: Option<&ModelMeta>, path: &Path) ->
             (name.clone(), view)
         })
         .collect();
-    let mut header = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-    if let Some(m) = meta {
-        header.insert(
+    // One metadata key at most: safetensors writes the metadata map in hash order, and a
+    // single key keeps the file's bytes reproducible.
+    let header = meta.map(|m| {
+        std::collections::HashMap::from([(
             META_KEY.to_string(),
             serde_json::to_string(m).expect("metadata serialises"),
-        );
-    }
-    let bytes = serialize(views, Some(header)).map_err(|e| {
+        )])
+    });
+    let bytes = serialize(views, header).map_err(|e| {
         Error::io(
             path,
             std::io::Error::other(format!("cannot serialise weights: {e}")),

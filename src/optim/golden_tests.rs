@@ -396,7 +396,7 @@ fn run(momentum: f32, dampening: f32, nesterov: bool, wd_w: f32, wd_b: f32) -> V
             .chain(&GRADS_B[t])
             .copied()
             .collect();
-        sgd.step(&mut params, &grad);
+        assert!(sgd.step(&mut params, &grad));
         rows.push(params.clone().try_into().unwrap());
     }
     rows

@@ -17,7 +17,8 @@ pub enum Verdict {
 pub struct EarlyStopping {
     patience: Option<usize>,
     min_delta: f64,
-    best: f64,
+    /// `None` before the first epoch (JSON has no infinity, so no sentinel).
+    best: Option<f64>,
     best_epoch: usize,
     bad_epochs: usize,
 }
@@ -28,7 +29,7 @@ impl EarlyStopping {
         EarlyStopping {
             patience,
             min_delta,
-            best: f64::INFINITY,
+            best: None,
             best_epoch: 0,
             bad_epochs: 0,
         }
@@ -36,8 +37,8 @@ impl EarlyStopping {
 
     /// Records the validation loss of `epoch` (1-based).
     pub fn update(&mut self, epoch: usize, val_loss: f64) -> Verdict {
-        if val_loss < self.best - self.min_delta {
-            self.best = val_loss;
+        if self.best.is_none_or(|b| val_loss < b - self.min_delta) {
+            self.best = Some(val_loss);
             self.best_epoch = epoch;
             self.bad_epochs = 0;
             return Verdict::Improved;
@@ -54,9 +55,9 @@ impl EarlyStopping {
         self.best_epoch
     }
 
-    /// The best validation loss so far.
+    /// The best validation loss so far (infinite before any).
     pub fn best_loss(&self) -> f64 {
-        self.best
+        self.best.unwrap_or(f64::INFINITY)
     }
 }
 

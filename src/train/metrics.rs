@@ -90,6 +90,18 @@ pub trait Observer {
     fn on_best(&mut self, _epoch: usize, _params: &[f32]) -> Result<()> {
         Ok(())
     }
+
+    /// Whether a checkpoint is wanted after optimizer step `global_step` (asked at every
+    /// mid-epoch step boundary; epoch ends are always offered to [`Observer::on_checkpoint`]).
+    fn checkpoint_due(&mut self, _global_step: u64) -> bool {
+        false
+    }
+
+    /// The complete state at a step boundary: write it to resume from later. Called at every
+    /// epoch end, where [`Observer::checkpoint_due`] said so, and before an interruption.
+    fn on_checkpoint(&mut self, _snapshot: &crate::checkpoint::Snapshot<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// An observer that ignores everything.

@@ -1,8 +1,10 @@
 //! The training loop: batches from the pipeline, gradients from the engine, one SGD step each.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::checkpoint::{Checkpoint, FileFingerprint, Progress, RunIdentity, Snapshot};
 use crate::data::{Dataset, Split, Standardizer};
 use crate::error::{Error, Result};
 use crate::loss::{Loss, LossSum};
@@ -11,7 +13,7 @@ use crate::optim::Sgd;
 use crate::parallel::{BatchRef, Collective, GradientEngine, SingleProcess, StepTimes};
 use crate::pipeline::{Batch, Prefetcher, Sampler, Span};
 use crate::train::config::TrainConfig;
-use crate::train::early_stop::{EarlyStopping, Verdict};
+use crate::train::early_stop::Verdict;
 use crate::train::metrics::{EpochMetrics, Observer, PhaseTimes, RunInfo};
 
 /// Rows evaluated at a time during validation: bounds the memory of a validation pass.
@@ -50,6 +52,7 @@ pub struct Trainer {
     threads: usize,
     standardizer: Option<Arc<Standardizer>>,
     collective: Box<dyn Collective>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Trainer {
@@ -89,6 +92,7 @@ impl Trainer {
             threads,
             standardizer,
             collective: Box::new(SingleProcess),
+            stop: None,
         })
     }
 
@@ -117,11 +121,35 @@ impl Trainer {
         self.standardizer.as_deref()
     }
 
+    /// Sets a flag that, once raised (e.g. by a signal handler), makes the run stop at the next
+    /// step boundary: the observer is offered a checkpoint, then [`Error::Interrupted`] returns.
+    pub fn with_stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// What identifies this run for a later resume: the configuration, the data files'
+    /// fingerprints and the parameter count.
+    ///
+    /// # Errors
+    /// [`Error::Data`] when a data file cannot be read.
+    pub fn identity(&self) -> Result<RunIdentity> {
+        Ok(RunIdentity {
+            config: self.config.clone(),
+            data: match self.dataset.source() {
+                Some(dir) => FileFingerprint::of_dataset(dir)?,
+                None => Vec::new(),
+            },
+            params: self.mlp.num_params(),
+        })
+    }
+
     /// Runs every epoch (or until early stopping), starting from `init` parameters or from
     /// the seeded `nn.Linear` initialisation.
     ///
     /// # Errors
-    /// [`Error::Diverged`] when the loss stops being finite; whatever the observer returns.
+    /// [`Error::Diverged`] when the loss or the gradient stops being finite;
+    /// [`Error::Interrupted`] when the stop flag was raised; whatever the observer returns.
     ///
     /// # Determinism
     /// The result depends on the data, the config and `init` only: not on the thread count,
@@ -131,23 +159,7 @@ impl Trainer {
         init: Option<Vec<f32>>,
         observer: &mut (dyn Observer + Send),
     ) -> Result<Outcome> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads)
-            .thread_name(|i| format!("dptrain-worker-{i}"))
-            .build()
-            .map_err(|e| Error::config("--threads", format!("cannot start the pool: {e}")))?;
-        // The whole loop runs inside the pool: entering it once per step would cost more than a
-        // small model's step.
-        pool.install(|| self.run_in_pool(init, observer))
-    }
-
-    fn run_in_pool(
-        &self,
-        init: Option<Vec<f32>>,
-        observer: &mut (dyn Observer + Send),
-    ) -> Result<Outcome> {
-        let cfg = &self.config;
-        let mut params = match init {
+        let params = match init {
             Some(p) => {
                 assert_eq!(
                     p.len(),
@@ -156,10 +168,144 @@ impl Trainer {
                 );
                 p
             }
-            None => self.mlp.init_params(cfg.seed),
+            None => self.mlp.init_params(self.config.seed),
         };
+        self.in_pool(|| {
+            self.run_from(
+                Progress::start(&self.config),
+                params,
+                Vec::new(),
+                None,
+                observer,
+            )
+        })
+    }
+
+    /// Continues the run saved in `checkpoint` and ends on the same bits as a run never
+    /// stopped (a larger `epochs` in this trainer's config trains longer).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first result-changing setting that differs from the
+    /// checkpoint's, [`Error::Data`] when a data file changed; then as [`Trainer::run`].
+    pub fn resume(
+        &self,
+        checkpoint: Checkpoint,
+        observer: &mut (dyn Observer + Send),
+    ) -> Result<Outcome> {
+        self.check_resumable(&checkpoint.identity)?;
+        let Checkpoint {
+            progress,
+            params,
+            momentum,
+            best_params,
+            ..
+        } = checkpoint;
+        self.in_pool(|| self.run_from(progress, params, momentum, best_params, observer))
+    }
+
+    /// Refuses a checkpoint made with other data or other result-changing settings.
+    ///
+    /// # Errors
+    /// [`Error::Data`] naming a changed data file, [`Error::Config`] naming a changed flag.
+    pub fn check_resumable(&self, saved: &RunIdentity) -> Result<()> {
+        let now = self.identity()?;
+        for (was, is) in saved.data.iter().zip(&now.data) {
+            if let Some(why) = was.difference(is) {
+                let dir = self.dataset.source().unwrap_or(std::path::Path::new("."));
+                return Err(Error::data(
+                    dir.join(&is.file),
+                    format!("{why}; cannot resume onto different data"),
+                ));
+            }
+        }
+        if saved.data.len() != now.data.len() {
+            return Err(Error::config(
+                "--data",
+                "the run was started on generated data and is resumed on files (or the reverse)",
+            ));
+        }
+        let was = serde_json::to_value(&saved.config).expect("config serialises");
+        let is = serde_json::to_value(&self.config).expect("config serialises");
+        // Speed-only settings and a longer schedule may change on resume.
+        for key in [
+            "hidden",
+            "activation",
+            "dropout",
+            "loss",
+            "batch-size",
+            "shuffle",
+            "drop-last",
+            "lr",
+            "momentum",
+            "dampening",
+            "nesterov",
+            "weight-decay",
+            "decay-bias",
+            "val-fraction",
+            "patience",
+            "min-delta",
+            "seed",
+            "shard-size",
+            "classes",
+            "standardize",
+        ] {
+            if was.get(key) != is.get(key) {
+                let show = |v: Option<&serde_json::Value>| {
+                    v.map_or("unset".to_string(), |v| v.to_string())
+                };
+                return Err(Error::config(
+                    format!("--{key}"),
+                    format!(
+                        "was {} when the run started, now {}: a resumed run must keep every \
+                         setting that changes its numbers (only --epochs, --threads and \
+                         --prefetch may change)",
+                        show(was.get(key)),
+                        show(is.get(key))
+                    ),
+                ));
+            }
+        }
+        if saved.params != now.params {
+            return Err(Error::config(
+                "--hidden",
+                format!(
+                    "the checkpoint has {} parameters, this model {}",
+                    saved.params, now.params
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn in_pool<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .thread_name(|i| format!("dptrain-worker-{i}"))
+            .build()
+            .map_err(|e| Error::config("--threads", format!("cannot start the pool: {e}")))?;
+        // The whole loop runs inside the pool: entering it once per step would cost more than a
+        // small model's step.
+        pool.install(f)
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    fn run_from(
+        &self,
+        mut progress: Progress,
+        mut params: Vec<f32>,
+        momentum: Vec<f32>,
+        mut best_params: Option<Vec<f32>>,
+        observer: &mut (dyn Observer + Send),
+    ) -> Result<Outcome> {
+        let cfg = &self.config;
         let engine = GradientEngine::new(self.mlp.clone(), self.loss, cfg.shard_size);
         let mut sgd = Sgd::new(cfg.sgd(), cfg.param_groups(&self.mlp));
+        sgd.set_momentum_buffer(momentum);
         let sampler = Sampler::new(
             self.split.train.clone(),
             self.batch_rows,
@@ -178,10 +324,15 @@ impl Trainer {
             threads: self.threads,
             loss: self.loss,
         })?;
+        let end_epoch = if progress.stopped {
+            progress.epoch
+        } else {
+            cfg.epochs
+        };
         let span = Span {
-            start_epoch: 0,
-            start_step: 0,
-            end_epoch: cfg.epochs,
+            start_epoch: progress.epoch.min(end_epoch),
+            start_step: progress.step,
+            end_epoch,
         };
         let mut loader = Prefetcher::spawn(
             self.dataset.clone(),
@@ -191,27 +342,24 @@ impl Trainer {
             self.standardizer.clone(),
         );
         let mut grad = vec![0.0f32; params.len()];
-        let mut stopper = EarlyStopping::new(cfg.patience, cfg.min_delta);
-        let mut best_params: Option<Vec<f32>> = None;
-        let mut history = Vec::with_capacity(cfg.epochs);
-        let mut global_step = 0u64;
-        let mut stopped_early = false;
+        progress
+            .history
+            .reserve(cfg.epochs.saturating_sub(progress.history.len()));
         let outputs = self.mlp.outputs();
         let mut eval_batch = (!self.split.val.is_empty())
             .then(|| Batch::with_capacity(&self.dataset, EVAL_CHUNK.min(self.split.val.len())));
+        let classification = self.loss == Loss::CrossEntropy;
 
-        for epoch in 0..cfg.epochs {
-            let mut epoch_loss = 0.0f64;
-            let mut correct = 0usize;
-            let mut samples = 0usize;
+        while progress.epoch < end_epoch {
+            let epoch = progress.epoch;
             let mut times = StepTimes::default();
             let mut optimizer = Duration::ZERO;
             let started = Instant::now();
-            for _ in 0..steps {
+            while progress.step < steps {
                 let batch = loader
                     .next_batch()
                     .expect("the loader yields every step of every epoch");
-                debug_assert_eq!(batch.epoch, epoch);
+                debug_assert_eq!((batch.epoch, batch.step), (epoch, progress.step));
                 let key = DropoutKey {
                     seed: cfg.seed,
                     epoch: epoch as u64,
@@ -226,24 +374,45 @@ impl Trainer {
                 let t = Instant::now();
                 self.collective.all_reduce_sum(&mut grad)?;
                 times.reduce += t.elapsed();
-                global_step += 1;
                 let mean = self.loss.mean(sum, batch.rows, outputs);
+                let lr = sgd.config().lr;
+                let diverged = |what| Error::Diverged {
+                    epoch: epoch + 1,
+                    step: progress.global_step + 1,
+                    what,
+                    lr,
+                };
                 if !mean.is_finite() {
-                    return Err(Error::Diverged {
-                        epoch: epoch + 1,
-                        step: global_step,
-                        what: "loss",
-                        lr: sgd.config().lr,
-                    });
+                    return Err(diverged("loss"));
                 }
                 let t = Instant::now();
-                sgd.step(&mut params, &grad);
+                if !sgd.step(&mut params, &grad) {
+                    return Err(diverged("gradient"));
+                }
                 optimizer += t.elapsed();
-                epoch_loss += mean * batch.rows as f64;
-                correct += sum.correct;
-                samples += batch.rows;
-                observer.on_step(epoch + 1, batch.step + 1, steps);
+                progress.global_step += 1;
+                progress.step += 1;
+                progress.epoch_loss_sum += mean * batch.rows as f64;
+                progress.epoch_correct += sum.correct;
+                progress.epoch_samples += batch.rows;
+                observer.on_step(epoch + 1, progress.step, steps);
                 loader.recycle(batch);
+                // Mid-epoch boundary: a checkpoint here resumes at the next step. The epoch's
+                // last step is checkpointed after validation, below.
+                if progress.step < steps {
+                    let stop = self.stop_requested();
+                    if stop || observer.checkpoint_due(progress.global_step) {
+                        observer.on_checkpoint(&Snapshot {
+                            progress: &progress,
+                            params: &params,
+                            momentum: sgd.momentum_buffer(),
+                            best_params: best_params.as_deref(),
+                        })?;
+                    }
+                    if stop {
+                        return Err(self.interrupted(&progress));
+                    }
+                }
             }
             let train_s = started.elapsed().as_secs_f64();
             let data_wait = loader.take_wait();
@@ -253,17 +422,18 @@ impl Trainer {
                 .as_mut()
                 .map(|b| self.evaluate(&engine, &params, &self.split.val, b));
             let val_s = val_started.elapsed().as_secs_f64();
-            let classification = self.loss == Loss::CrossEntropy;
+            let samples = progress.epoch_samples;
             let metrics = EpochMetrics {
                 epoch: epoch + 1,
-                train_loss: epoch_loss / samples.max(1) as f64,
-                train_accuracy: classification.then(|| correct as f64 / samples.max(1) as f64),
+                train_loss: progress.epoch_loss_sum / samples.max(1) as f64,
+                train_accuracy: classification
+                    .then(|| progress.epoch_correct as f64 / samples.max(1) as f64),
                 val_loss: val.map(|v| self.loss.mean(v, self.split.val.len(), outputs)),
                 val_accuracy: val
                     .filter(|_| classification)
                     .map(|v| v.correct as f64 / self.split.val.len() as f64),
                 steps,
-                global_step,
+                global_step: progress.global_step,
                 samples,
                 train_s,
                 val_s,
@@ -276,8 +446,15 @@ impl Trainer {
                 },
             };
             observer.on_epoch(&metrics)?;
-            let verdict = metrics.val_loss.map(|v| stopper.update(epoch + 1, v));
-            history.push(metrics);
+            let verdict = metrics
+                .val_loss
+                .map(|v| progress.stopper.update(epoch + 1, v));
+            progress.history.push(metrics);
+            progress.epoch += 1;
+            progress.step = 0;
+            progress.epoch_loss_sum = 0.0;
+            progress.epoch_correct = 0;
+            progress.epoch_samples = 0;
             match verdict {
                 Some(Verdict::Improved) => {
                     match &mut best_params {
@@ -286,11 +463,21 @@ impl Trainer {
                     }
                     observer.on_best(epoch + 1, &params)?;
                 }
-                Some(Verdict::Stop) => {
-                    stopped_early = epoch + 1 < cfg.epochs;
-                    break;
-                }
+                Some(Verdict::Stop) => progress.stopped = true,
                 Some(Verdict::Wait) | None => {}
+            }
+            let stop = self.stop_requested();
+            observer.on_checkpoint(&Snapshot {
+                progress: &progress,
+                params: &params,
+                momentum: sgd.momentum_buffer(),
+                best_params: best_params.as_deref(),
+            })?;
+            if progress.stopped {
+                break;
+            }
+            if stop && progress.epoch < end_epoch {
+                return Err(self.interrupted(&progress));
             }
         }
         drop(loader);
@@ -303,11 +490,18 @@ impl Trainer {
             loss: self.loss,
             params,
             best_params,
-            best_epoch: stopper.best_epoch(),
-            stopped_early,
+            best_epoch: progress.stopper.best_epoch(),
+            stopped_early: progress.stopped && progress.epoch < cfg.epochs,
             restored_best,
-            history,
+            history: progress.history,
         })
+    }
+
+    fn interrupted(&self, progress: &Progress) -> Error {
+        Error::Interrupted {
+            epoch: progress.epoch + 1,
+            step: progress.global_step,
+        }
     }
 
     /// Summed loss of `rows` in evaluation mode, gathered `EVAL_CHUNK` rows at a time.

@@ -1,0 +1,123 @@
+//! Writing checkpoints atomically into a run directory and finding the newest readable one.
+
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::{Checkpoint, RunIdentity, Snapshot};
+use crate::error::{Error, Result};
+
+/// `RUN/checkpoints/`, holding `ckpt-<global step>.safetensors` files.
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    dir: PathBuf,
+    keep: usize,
+}
+
+fn step_of(name: &str) -> Option<u64> {
+    name.strip_prefix("ckpt-")?
+        .strip_suffix(".safetensors")?
+        .parse()
+        .ok()
+}
+
+impl CheckpointStore {
+    /// The store under `run_dir`, keeping the newest `keep` checkpoints (at least 1).
+    pub fn new(run_dir: &Path, keep: usize) -> Self {
+        CheckpointStore {
+            dir: run_dir.join("checkpoints"),
+            keep: keep.max(1),
+        }
+    }
+
+    /// Checkpoint files, newest first.
+    fn list(&self) -> Vec<(u64, PathBuf)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(u64, PathBuf)> = entries
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let step = step_of(&e.file_name().to_string_lossy())?;
+                Some((step, e.path()))
+            })
+            .collect();
+        v.sort_by_key(|e| std::cmp::Reverse(e.0));
+        v
+    }
+
+    /// Writes `snap` atomically (temporary file, fsync, rename, directory fsync), then removes
+    /// all but the newest `keep` checkpoints. Returns the file written.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file; a full disk says so, and the previous checkpoints are
+    /// left as they were.
+    pub fn write(&self, snap: &Snapshot<'_>, identity: &RunIdentity) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let path = self.dir.join(format!(
+            "ckpt-{:012}.safetensors",
+            snap.progress.global_step
+        ));
+        let bytes = snap.to_bytes(identity);
+        crate::fsutil::write_atomic(&path, |w| std::io::Write::write_all(w, &bytes)).map_err(
+            |e| match e {
+                Error::Io { path, source } if source.kind() == std::io::ErrorKind::StorageFull => {
+                    Error::Io {
+                        path,
+                        source: std::io::Error::new(
+                            source.kind(),
+                            "no space left on device while writing a checkpoint; the previous \
+                             checkpoint is intact: free space, then resume with --resume",
+                        ),
+                    }
+                }
+                other => other,
+            },
+        )?;
+        for (_, old) in self.list().into_iter().skip(self.keep) {
+            let _ = std::fs::remove_file(old);
+        }
+        self.remove_stale_temporaries();
+        Ok(path)
+    }
+
+    /// Removes temporary files left by a process killed mid-write (never the current one's).
+    fn remove_stale_temporaries(&self) {
+        let ours = format!(".tmp-{}", std::process::id());
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("ckpt-") && name.contains(".tmp-") && !name.ends_with(&ours) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    /// The newest checkpoint that reads back whole, with the reasons the newer ones were
+    /// skipped (damaged or unreadable files are passed over, never fatal while an older one
+    /// reads); `None` when there is no checkpoint file at all.
+    ///
+    /// # Errors
+    /// [`Error::Data`] on the directory when checkpoint files exist but none reads back (with
+    /// each file's reason).
+    pub fn newest(&self) -> Result<Option<(Checkpoint, Vec<String>)>> {
+        let files = self.list();
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let mut skipped = Vec::new();
+        for (_, path) in files {
+            let read = std::fs::read(&path)
+                .map_err(|e| Error::data(&path, format!("cannot read: {e}")))
+                .and_then(|b| Checkpoint::from_bytes(&path, &b));
+            match read {
+                Ok(c) => return Ok(Some((c, skipped))),
+                Err(e) => skipped.push(e.to_string()),
+            }
+        }
+        Err(Error::data(
+            &self.dir,
+            format!("no readable checkpoint: {}", skipped.join("; ")),
+        ))
+    }
+}
