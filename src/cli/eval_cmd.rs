@@ -41,12 +41,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let model = Model::load(&a.model, default_loss)?;
     let report = evaluate(&model, &data, threads)?;
     if a.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serialises")
         );
     } else {
-        print!("{report}");
+        say!("{}", report.to_string().trim_end());
     }
     Ok(())
 }

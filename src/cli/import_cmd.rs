@@ -102,7 +102,7 @@ pub fn run(a: ImportArgs) -> Result<()> {
         }
         _ => format!("regression, {} target(s)", s.targets.len()),
     };
-    println!(
+    say!(
         "imported {} rows × {} features from {} into {} ({task})",
         s.rows,
         s.features.len(),

@@ -54,12 +54,19 @@ pub fn run() -> Result<()> {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version: print and exit 0
         Err(e) => {
+            // clap's message, folded onto one line: its first line, plus the indented lines
+            // that follow (e.g. the names of missing required flags), without the usage block.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or("invalid arguments");
+            let mut msg = first.strip_prefix("error: ").unwrap_or(first).to_string();
+            for more in lines.take_while(|l| l.starts_with("  ")) {
+                msg.push(' ');
+                msg.push_str(more.trim());
+            }
             return Err(Error::config(
                 "usage",
-                format!("{first} (see dptrain --help)"),
+                format!("{msg} (see dptrain --help)"),
             ));
         }
     };

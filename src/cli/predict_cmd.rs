@@ -52,7 +52,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     };
     let names = model.meta().labels.is_some().then(|| model.class_names());
     predictions.write(&a.out, names.as_deref())?;
-    println!(
+    say!(
         "wrote {} predictions to {}",
         predictions.rows(),
         a.out.display()
