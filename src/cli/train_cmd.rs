@@ -398,6 +398,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
             None => None,
         },
     };
+    if let (Some(labels), Some(dir)) = (&meta.labels, &args.data)
+        && labels.len() != trainer.mlp().outputs()
+    {
+        return Err(Error::data(
+            dir.join("labels.json"),
+            format!(
+                "names {} classes but the model has {} outputs (check --classes)",
+                labels.len(),
+                trainer.mlp().outputs()
+            ),
+        ));
+    }
     // `--resume` continues from the newest readable checkpoint; with none yet (a job killed
     // before its first checkpoint, or never started) it starts from the beginning, so a
     // requeued batch job can always pass --resume.

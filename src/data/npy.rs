@@ -73,6 +73,84 @@ fn parse_descr(descr: &str) -> std::result::Result<Dtype, String> {
     }
 }
 
+/// Validates the bytes of an `.npy` file (named `path` in errors) and returns where the data
+/// starts, its dtype and its shape. This is all the parsing of untrusted input the dataset does.
+///
+/// # Errors
+/// As [`NpyArray::open`], for everything after opening the file.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<(usize, Dtype, Vec<usize>)> {
+    let mut cursor: &[u8] = bytes;
+    let header = Header::from_reader(&mut cursor).map_err(|e| match e {
+        ReadHeaderError::Io(_) => Error::data(path, "not an .npy file (too short for a header)"),
+        ReadHeaderError::Parse(p) => Error::data(
+            path,
+            format!("not a valid .npy file ({p}); write it with np.save"),
+        ),
+    })?;
+    let offset = bytes.len() - cursor.len();
+    let descr = match &header.type_descriptor {
+        py_literal::Value::String(s) => s.clone(),
+        other => {
+            return Err(Error::data(
+                path,
+                format!("structured dtype {other} is not supported; use a plain float32 array"),
+            ));
+        }
+    };
+    let dtype = parse_descr(&descr).map_err(|m| Error::data(path, m))?;
+    if header.layout.is_fortran() && header.shape.iter().filter(|&&d| d > 1).count() > 1 {
+        return Err(Error::data(
+            path,
+            "array is in Fortran order; save a C-ordered copy with \
+             `np.save(path, np.ascontiguousarray(a))`",
+        ));
+    }
+    if header.shape.is_empty() || header.shape.len() > 2 {
+        return Err(Error::data(
+            path,
+            format!(
+                "array has {} dimensions (shape {:?}); expected 1 (rows) or 2 (rows × columns)",
+                header.shape.len(),
+                header.shape
+            ),
+        ));
+    }
+    let elements = header
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .and_then(|n| n.checked_mul(dtype.size()))
+        .ok_or_else(|| Error::data(path, "shape in the header overflows"))?;
+    let have = bytes.len() - offset;
+    if have < elements {
+        return Err(Error::data(
+            path,
+            format!(
+                "file is truncated: header promises shape {:?} ({} data bytes) but only {} \
+                 bytes follow the header",
+                header.shape, elements, have
+            ),
+        ));
+    }
+    if have > elements {
+        return Err(Error::data(
+            path,
+            format!(
+                "file has {} unexpected bytes after the data of shape {:?}",
+                have - elements,
+                header.shape
+            ),
+        ));
+    }
+    if offset % dtype.size() != 0 {
+        return Err(Error::data(
+            path,
+            "data is not aligned for its dtype; re-save the array with np.save",
+        ));
+    }
+    Ok((offset, dtype, header.shape))
+}
+
 impl NpyArray {
     /// Maps and validates `path`.
     ///
@@ -99,83 +177,13 @@ impl NpyArray {
         // what every mmap-based reader (numpy's mmap_mode included) accepts.
         let map = unsafe { Mmap::map(&file) }
             .map_err(|e| Error::data(path, format!("cannot memory-map: {e}")))?;
-        let mut cursor: &[u8] = &map;
-        let header = Header::from_reader(&mut cursor).map_err(|e| match e {
-            ReadHeaderError::Io(_) => {
-                Error::data(path, "not an .npy file (too short for a header)")
-            }
-            ReadHeaderError::Parse(p) => Error::data(
-                path,
-                format!("not a valid .npy file ({p}); write it with np.save"),
-            ),
-        })?;
-        let offset = map.len() - cursor.len();
-        let descr = match &header.type_descriptor {
-            py_literal::Value::String(s) => s.clone(),
-            other => {
-                return Err(Error::data(
-                    path,
-                    format!("structured dtype {other} is not supported; use a plain float32 array"),
-                ));
-            }
-        };
-        let dtype = parse_descr(&descr).map_err(|m| Error::data(path, m))?;
-        if header.layout.is_fortran() && header.shape.iter().filter(|&&d| d > 1).count() > 1 {
-            return Err(Error::data(
-                path,
-                "array is in Fortran order; save a C-ordered copy with \
-                 `np.save(path, np.ascontiguousarray(a))`",
-            ));
-        }
-        if header.shape.is_empty() || header.shape.len() > 2 {
-            return Err(Error::data(
-                path,
-                format!(
-                    "array has {} dimensions (shape {:?}); expected 1 (rows) or 2 (rows × columns)",
-                    header.shape.len(),
-                    header.shape
-                ),
-            ));
-        }
-        let elements = header
-            .shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .and_then(|n| n.checked_mul(dtype.size()))
-            .ok_or_else(|| Error::data(path, "shape in the header overflows"))?;
-        let have = map.len() - offset;
-        if have < elements {
-            return Err(Error::data(
-                path,
-                format!(
-                    "file is truncated: header promises shape {:?} ({} data bytes) but only {} \
-                     bytes follow the header",
-                    header.shape, elements, have
-                ),
-            ));
-        }
-        if have > elements {
-            return Err(Error::data(
-                path,
-                format!(
-                    "file has {} unexpected bytes after the data of shape {:?}",
-                    have - elements,
-                    header.shape
-                ),
-            ));
-        }
-        if offset % dtype.size() != 0 {
-            return Err(Error::data(
-                path,
-                "data is not aligned for its dtype; re-save the array with np.save",
-            ));
-        }
+        let (offset, dtype, shape) = parse(path, &map)?;
         Ok(NpyArray {
             path: path.to_path_buf(),
             map,
             offset,
             dtype,
-            shape: header.shape,
+            shape,
         })
     }
 

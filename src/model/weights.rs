@@ -103,7 +103,10 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
 /// fit); [`Error::Weights`] too when the file is not safetensors.
 pub fn load(mlp: &Mlp, path: &Path) -> Result<Vec<f32>> {
     let bytes = read(path)?;
-    let st = parse(path, &bytes)?;
+    params_from(mlp, path, &parse(path, &bytes)?)
+}
+
+fn params_from(mlp: &Mlp, path: &Path, st: &SafeTensors<'_>) -> Result<Vec<f32>> {
     let expected = mlp.tensor_names();
     let mut params = vec![0.0f32; mlp.num_params()];
     for (name, shape, range) in &expected {
@@ -165,9 +168,22 @@ pub fn load(mlp: &Mlp, path: &Path) -> Result<Vec<f32>> {
 /// # Errors
 /// [`Error::Weights`] when the file is not a usable safetensors model.
 pub fn load_model(path: &Path, default_loss: Loss) -> Result<(Mlp, Vec<f32>, ModelMeta)> {
+    model_from_bytes(path, &read(path)?, default_loss)
+}
+
+/// [`load_model`] on the bytes of a file (named `path` in errors): all the parsing of an
+/// untrusted weights file.
+///
+/// # Errors
+/// As [`load_model`].
+pub fn model_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+    default_loss: Loss,
+) -> Result<(Mlp, Vec<f32>, ModelMeta)> {
+    let st = parse(path, bytes)?;
     let meta = {
-        let bytes = read(path)?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
+        let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| Error::weights(path, format!("not a valid safetensors file ({e})")))?;
         match header.metadata().as_ref().and_then(|m| m.get(META_KEY)) {
             Some(json) => serde_json::from_str(json)
@@ -180,10 +196,10 @@ pub fn load_model(path: &Path, default_loss: Loss) -> Result<(Mlp, Vec<f32>, Mod
             },
         }
     };
-    let mlp = Mlp::new(sizes_in(path)?, meta.activation, 0.0);
-    let params = load(&mlp, path)?;
+    let mlp = Mlp::new(sizes_from(path, &st)?, meta.activation, 0.0);
+    let params = params_from(&mlp, path, &st)?;
     if let Some(s) = &meta.standardize
-        && s.features() != mlp.inputs()
+        && (s.features() != mlp.inputs() || s.std.len() != s.features())
     {
         return Err(Error::weights(
             path,
@@ -191,6 +207,18 @@ pub fn load_model(path: &Path, default_loss: Loss) -> Result<(Mlp, Vec<f32>, Mod
                 "standardisation has {} features but fc1.weight takes {}",
                 s.features(),
                 mlp.inputs()
+            ),
+        ));
+    }
+    if let Some(labels) = &meta.labels
+        && labels.len() != mlp.outputs()
+    {
+        return Err(Error::weights(
+            path,
+            format!(
+                "the metadata names {} classes but the model has {} outputs",
+                labels.len(),
+                mlp.outputs()
             ),
         ));
     }
@@ -204,14 +232,17 @@ pub fn load_model(path: &Path, default_loss: Loss) -> Result<(Mlp, Vec<f32>, Mod
 /// [`Error::Weights`] when the file is not safetensors or the tensors do not chain.
 pub fn sizes_in(path: &Path) -> Result<Vec<usize>> {
     let bytes = read(path)?;
-    let st = parse(path, &bytes)?;
+    sizes_from(path, &parse(path, &bytes)?)
+}
+
+fn sizes_from(path: &Path, st: &SafeTensors<'_>) -> Result<Vec<usize>> {
     let mut sizes = Vec::new();
     for k in 1.. {
         let Ok(t) = st.tensor(&format!("fc{k}.weight")) else {
             break;
         };
         let s = t.shape();
-        if s.len() != 2 || (k > 1 && sizes.last() != Some(&s[1])) {
+        if s.len() != 2 || s.contains(&0) || (k > 1 && sizes.last() != Some(&s[1])) {
             return Err(Error::weights(
                 path,
                 format!("fc{k}.weight has shape {s:?}, which does not follow the previous layer"),

@@ -69,7 +69,7 @@ impl std::fmt::Display for BatchSize {
 /// Field names are the CLI's long flags with `_` for `-`; a `--config` TOML file uses the
 /// kebab-case spelling of the same names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// Hidden layer widths.
     pub hidden: Vec<usize>,
