@@ -53,12 +53,35 @@ pub fn bench(c: &mut Criterion) {
                 pool.install(|| {
                     b.iter(|| {
                         let mut t = StepTimes::default();
-                        engine.gradient(&params, &view, batch, key, &mut grad, &mut t);
+                        engine.gradient(&params, &view, batch, key, &mut grad, &mut t, false);
                         assert!(sgd.step(&mut params, &grad));
                     })
                 })
             });
         }
+    }
+    g.finish();
+
+    // The noise-scale estimate's cost: the same step with and without it (4 shards of 64).
+    let mut g = c.benchmark_group("noise_scale_overhead");
+    g.throughput(Throughput::Elements(batch as u64));
+    g.sample_size(30);
+    let engine = GradientEngine::new(mlp.clone(), Loss::CrossEntropy, 64);
+    let params = mlp.init_params(0);
+    let mut grad = vec![0.0; params.len()];
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2.min(threads_max))
+        .build()
+        .unwrap();
+    for noise in [false, true] {
+        g.bench_function(if noise { "with_estimate" } else { "without" }, |b| {
+            pool.install(|| {
+                b.iter(|| {
+                    let mut t = StepTimes::default();
+                    engine.gradient(&params, &view, batch, key, &mut grad, &mut t, noise)
+                })
+            })
+        });
     }
     g.finish();
 }

@@ -40,6 +40,9 @@ pub struct Progress {
     pub history: Vec<EpochMetrics>,
     /// Whether early stopping has ended the run.
     pub stopped: bool,
+    /// Gradient-noise averages (with `noise_scale`).
+    #[serde(default)]
+    pub noise: Option<crate::parallel::NoiseScale>,
 }
 
 impl Progress {
@@ -55,6 +58,7 @@ impl Progress {
             stopper: EarlyStopping::new(config.patience, config.min_delta),
             history: Vec::new(),
             stopped: false,
+            noise: None,
         }
     }
 }

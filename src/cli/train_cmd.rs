@@ -160,6 +160,10 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Schedule")]
     seed: Option<u64>,
 
+    /// Estimate the gradient noise scale B_simple per epoch (batches of ≥ 2 shards).
+    #[arg(long, help_heading = "Schedule")]
+    noise_scale: Option<Option<bool>>,
+
     // --- checkpoints ---
     /// Also checkpoint every N optimizer steps (epoch ends always are, with --out).
     #[arg(long, value_name = "N", help_heading = "Checkpoints")]
@@ -267,6 +271,7 @@ impl TrainArgs {
             shard_size,
             prefetch,
             checkpoint_every,
+            noise_scale,
             keep_checkpoints
         );
         if !self.shuffle_flag && !self.no_shuffle {
@@ -317,6 +322,7 @@ impl TrainArgs {
             prefetch: self.prefetch.or(d.prefetch),
             classes: self.classes.or(d.classes),
             standardize: flag(self.standardize).unwrap_or(d.standardize),
+            noise_scale: flag(self.noise_scale).unwrap_or(d.noise_scale),
         };
         c.validate()?;
         Ok(c)

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::loss::{Loss, LossSum, Targets};
 use crate::model::{DropoutKey, Mlp, Mode, Workspace};
+use crate::parallel::noise::NoiseSample;
 
 /// Shard gradients computed before they are reduced into the output: bounds the memory held in
 /// shard buffers to `WAVE × parameters` whatever the batch size.
@@ -24,6 +25,15 @@ pub struct BatchRef<'a> {
     pub targets: Targets<'a>,
     /// Number of rows.
     pub rows: usize,
+}
+
+/// What a training step's gradient pass reports besides the gradient.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepResult {
+    /// The batch's summed loss.
+    pub loss: LossSum,
+    /// The step's gradient-noise estimates, when asked for and the batch has two shards or more.
+    pub noise: Option<NoiseSample>,
 }
 
 /// Where a step's time went.
@@ -51,6 +61,8 @@ pub struct GradientEngine {
     shard_size: usize,
     workspaces: Mutex<Vec<Workspace>>,
     buffers: Mutex<Vec<Vec<f32>>>,
+    /// Per-chunk sums of squares for the noise scale, `[chunk][shard…, output]`.
+    squares: Mutex<Vec<[f64; WAVE + 1]>>,
 }
 
 impl GradientEngine {
@@ -66,6 +78,7 @@ impl GradientEngine {
             shard_size,
             workspaces: Mutex::new(Vec::new()),
             buffers: Mutex::new(Vec::new()),
+            squares: Mutex::new(Vec::new()),
         }
     }
 
@@ -139,8 +152,12 @@ impl GradientEngine {
     /// `mean_over` is the row count of the whole (global) batch: the batch's own rows in one
     /// process; all processes' rows when a [`crate::parallel::Collective`] joins them.
     ///
+    /// With `noise`, the squared norms the gradient-noise estimate needs are summed during the
+    /// reduction's pass over the shard gradients (see [`NoiseSample`]); they cost no extra pass.
+    ///
     /// Must run inside the rayon pool meant to do the work (see [`crate::train`]); the engine
     /// never picks a pool itself.
+    #[allow(clippy::too_many_arguments)] // one step's inputs and outputs, each distinct
     pub fn gradient(
         &self,
         params: &[f32],
@@ -149,14 +166,23 @@ impl GradientEngine {
         key: DropoutKey,
         grad: &mut [f32],
         times: &mut StepTimes,
-    ) -> LossSum {
+        noise: bool,
+    ) -> StepResult {
         let shards = batch.rows.div_ceil(self.shard_size);
         let t0 = Instant::now();
         if shards == 1 {
-            let sum = self.shard_gradient(params, batch, 0, mean_over, key, grad);
+            let loss = self.shard_gradient(params, batch, 0, mean_over, key, grad);
             times.compute += t0.elapsed();
-            return sum;
+            return StepResult { loss, noise: None };
         }
+        let mut squares = if noise {
+            let mut sq = std::mem::take(&mut *self.squares.lock().expect("squares"));
+            sq.resize(grad.len().div_ceil(REDUCE_CHUNK), [0.0; WAVE + 1]);
+            Some(sq)
+        } else {
+            None
+        };
+        let (mut sum_small, mut big) = (0.0f64, 0.0f64);
         let mut total = LossSum::default();
         // Take the whole pool out (no allocation: a Vec moves), grow it on first use only.
         let mut bufs = std::mem::take(&mut *self.buffers.lock().expect("buffer pool"));
@@ -176,14 +202,39 @@ impl GradientEngine {
                 });
             times.compute += t.elapsed();
             let t = Instant::now();
-            reduce_in_order(grad, &bufs[..n], wave == 0);
+            let last = first + n == shards;
+            match squares.as_mut() {
+                None => reduce_in_order(grad, &bufs[..n], wave == 0),
+                Some(sq) => {
+                    reduce_with_squares(grad, &bufs[..n], wave == 0, last, sq);
+                    // Chunk partials combined in chunk order, shards in shard order.
+                    for (i, _) in sums[..n].iter().enumerate() {
+                        let rows = self.shard(batch, first + i).1.rows;
+                        // A shard buffer holds its rows' gradient sum over the batch size:
+                        // scale to the shard's own mean.
+                        let scale = mean_over as f64 / rows as f64;
+                        let norm: f64 = sq.iter().map(|c| c[i]).sum();
+                        sum_small += norm * scale * scale;
+                    }
+                    if last {
+                        big = sq.iter().map(|c| c[WAVE]).sum();
+                    }
+                }
+            }
             times.reduce += t.elapsed();
             for s in &sums[..n] {
                 total.add(*s);
             }
         }
         *self.buffers.lock().expect("buffer pool") = bufs;
-        total
+        let noise = squares.map(|sq| {
+            *self.squares.lock().expect("squares") = sq;
+            NoiseSample::estimate(shards, mean_over, sum_small, big)
+        });
+        StepResult {
+            loss: total,
+            noise: noise.flatten(),
+        }
     }
 
     /// The summed loss of `batch` in evaluation mode (no dropout, no gradient).
@@ -237,6 +288,37 @@ pub fn reduce_in_order(out: &mut [f32], shards: &[Vec<f32>], overwrite: bool) {
         });
 }
 
+/// [`reduce_in_order`] that also records, per chunk, each shard's sum of squares and (in the
+/// `last` wave) the output's, into `squares[chunk]`.
+fn reduce_with_squares(
+    out: &mut [f32],
+    shards: &[Vec<f32>],
+    overwrite: bool,
+    last: bool,
+    squares: &mut [[f64; WAVE + 1]],
+) {
+    out.par_chunks_mut(REDUCE_CHUNK)
+        .zip(squares.par_iter_mut())
+        .enumerate()
+        .for_each(|(c, (out, sq))| {
+            let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
+            for (k, b) in shards.iter().enumerate() {
+                let b = &b[range.clone()];
+                sq[k] = b.iter().map(|&v| (v as f64) * (v as f64)).sum();
+                if overwrite && k == 0 {
+                    out.copy_from_slice(b);
+                } else {
+                    out.iter_mut().zip(b).for_each(|(o, &g)| *o += g);
+                }
+            }
+            sq[WAVE] = if last {
+                out.iter().map(|&v| (v as f64) * (v as f64)).sum()
+            } else {
+                0.0
+            };
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,7 +353,15 @@ mod tests {
         };
         let whole = GradientEngine::new(mlp.clone(), Loss::Mse, rows);
         let mut g = vec![0.0; p.len()];
-        whole.gradient(&p, &batch, rows, KEY, &mut g, &mut StepTimes::default());
+        whole.gradient(
+            &p,
+            &batch,
+            rows,
+            KEY,
+            &mut g,
+            &mut StepTimes::default(),
+            false,
+        );
         let mut mean = vec![0.0f64; p.len()];
         let single = GradientEngine::new(mlp.clone(), Loss::Mse, 1);
         for r in 0..rows {
@@ -281,7 +371,7 @@ mod tests {
                 rows: 1,
             };
             let mut gi = vec![0.0; p.len()];
-            single.gradient(&p, &one, 1, KEY, &mut gi, &mut StepTimes::default());
+            single.gradient(&p, &one, 1, KEY, &mut gi, &mut StepTimes::default(), false);
             for (m, v) in mean.iter_mut().zip(&gi) {
                 *m += *v as f64 / rows as f64;
             }

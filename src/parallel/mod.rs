@@ -3,9 +3,11 @@
 
 mod collective;
 mod engine;
+mod noise;
 
 pub use collective::{Collective, SingleProcess};
-pub use engine::{BatchRef, GradientEngine, StepTimes, WAVE, reduce_in_order};
+pub use engine::{BatchRef, GradientEngine, StepResult, StepTimes, WAVE, reduce_in_order};
+pub use noise::{NoiseSample, NoiseScale};
 
 /// The thread count to use: `--threads`, else `SLURM_CPUS_PER_TASK`, else every core.
 pub fn default_threads(flag: Option<usize>) -> usize {

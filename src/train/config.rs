@@ -116,6 +116,9 @@ pub struct TrainConfig {
     pub classes: Option<usize>,
     /// Standardise features with the training split's per-feature mean and deviation.
     pub standardize: bool,
+    /// Estimate the gradient noise scale `B_simple` from the shard gradients (reported per
+    /// epoch; needs batches of two shards or more; never changes the weights).
+    pub noise_scale: bool,
 }
 
 impl Default for TrainConfig {
@@ -145,6 +148,7 @@ impl Default for TrainConfig {
             prefetch: None,
             classes: None,
             standardize: false,
+            noise_scale: false,
         }
     }
 }

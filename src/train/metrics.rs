@@ -47,6 +47,20 @@ pub struct EpochMetrics {
     pub samples_per_s: f64,
     /// Where the step time went.
     pub time: PhaseTimes,
+    /// The gradient noise scale at the end of the epoch (with `noise_scale`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub noise_scale: Option<NoiseMetrics>,
+}
+
+/// Moving averages of the gradient-noise estimates (see [`crate::parallel::NoiseScale`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NoiseMetrics {
+    /// `B_simple = EMA(tr Σ) / EMA(|G|²)`; absent while `EMA(|G|²)` is not positive.
+    pub b_simple: Option<f64>,
+    /// `EMA(|G|²)`.
+    pub g2: f64,
+    /// `EMA(tr Σ)`.
+    pub trace: f64,
 }
 
 /// Static facts about a run, given to the observer when it starts.

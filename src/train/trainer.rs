@@ -10,11 +10,14 @@ use crate::error::{Error, Result};
 use crate::loss::{Loss, LossSum};
 use crate::model::{DropoutKey, Mlp};
 use crate::optim::Sgd;
-use crate::parallel::{BatchRef, Collective, GradientEngine, SingleProcess, StepTimes};
+use crate::parallel::{BatchRef, Collective, GradientEngine, NoiseScale, SingleProcess, StepTimes};
 use crate::pipeline::{Batch, Prefetcher, Sampler, Span};
 use crate::train::config::TrainConfig;
 use crate::train::early_stop::Verdict;
-use crate::train::metrics::{EpochMetrics, Observer, PhaseTimes, RunInfo};
+use crate::train::metrics::{EpochMetrics, NoiseMetrics, Observer, PhaseTimes, RunInfo};
+
+/// Per-step decay of the noise-scale averages: about the last hundred steps count.
+const NOISE_EMA_DECAY: f64 = 0.99;
 
 /// Rows evaluated at a time during validation: bounds the memory of a validation pass.
 const EVAL_CHUNK: usize = 4096;
@@ -370,7 +373,22 @@ impl Trainer {
                     targets: batch.targets(),
                     rows: batch.rows,
                 };
-                let sum = engine.gradient(&params, &view, batch.rows, key, &mut grad, &mut times);
+                let step = engine.gradient(
+                    &params,
+                    &view,
+                    batch.rows,
+                    key,
+                    &mut grad,
+                    &mut times,
+                    cfg.noise_scale,
+                );
+                let sum = step.loss;
+                if let Some(n) = step.noise {
+                    progress
+                        .noise
+                        .get_or_insert_with(|| NoiseScale::new(NOISE_EMA_DECAY))
+                        .update(n);
+                }
                 let t = Instant::now();
                 self.collective.all_reduce_sum(&mut grad)?;
                 times.reduce += t.elapsed();
@@ -438,6 +456,14 @@ impl Trainer {
                 train_s,
                 val_s,
                 samples_per_s: samples as f64 / train_s.max(1e-12),
+                noise_scale: progress.noise.and_then(|n| {
+                    let (g2, trace) = n.averages()?;
+                    Some(NoiseMetrics {
+                        b_simple: n.b_simple(),
+                        g2,
+                        trace,
+                    })
+                }),
                 time: PhaseTimes {
                     data_wait_s: data_wait.as_secs_f64(),
                     compute_s: times.compute.as_secs_f64(),
