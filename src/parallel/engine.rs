@@ -398,7 +398,15 @@ mod tests {
                 .unwrap();
             let mut g = vec![0.0; p.len()];
             pool.install(|| {
-                engine.gradient(&p, &batch, rows, KEY, &mut g, &mut StepTimes::default())
+                engine.gradient(
+                    &p,
+                    &batch,
+                    rows,
+                    KEY,
+                    &mut g,
+                    &mut StepTimes::default(),
+                    false,
+                )
             });
             g
         };
