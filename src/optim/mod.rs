@@ -1,8 +1,14 @@
 //! Optimizers over the one flat parameter buffer.
 
+mod adam;
+mod schedule;
 mod sgd;
 
+pub use adam::{Adam, AdamConfig};
+pub use schedule::{LrScaling, LrSchedule, ScheduleKind};
 pub use sgd::{ParamGroup, Sgd, SgdConfig};
 
+#[cfg(test)]
+mod adam_golden_tests;
 #[cfg(test)]
 mod golden_tests;
