@@ -21,6 +21,7 @@ pub mod parallel;
 pub mod pipeline;
 pub mod rng;
 pub mod run_dir;
+pub mod sweep;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -15,6 +15,7 @@ mod gen_cmd;
 mod import_cmd;
 mod inspect_cmd;
 mod predict_cmd;
+mod sweep_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,8 @@ enum Command {
     Train(Box<train_cmd::TrainArgs>),
     /// Generate a learnable synthetic dataset (x.npy, y.npy).
     Gen(gen_cmd::GenArgs),
+    /// Batch-size study: throughput and convergence per batch size, critical batch size.
+    Sweep(Box<sweep_cmd::SweepArgs>),
     /// Show shapes, dtypes and per-column statistics of a dataset directory.
     Inspect(inspect_cmd::InspectArgs),
     /// Import a CSV file as a dataset directory (x.npy, y.npy, labels.json).
@@ -74,6 +77,7 @@ pub fn run() -> Result<()> {
         Command::Train(args) => train_cmd::run(*args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::Inspect(args) => inspect_cmd::run(args),
+        Command::Sweep(args) => sweep_cmd::run(*args),
         Command::Import(args) => import_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
         Command::Predict(args) => predict_cmd::run(args),

@@ -193,6 +193,31 @@ impl TrainArgs {
     fn keep(&self) -> usize {
         self.keep_checkpoints.unwrap_or(3)
     }
+
+    /// `--data`.
+    pub(super) fn data(&self) -> Option<&Path> {
+        self.data.as_deref()
+    }
+
+    /// `--out`.
+    pub(super) fn out(&self) -> Option<&Path> {
+        self.out.as_deref()
+    }
+
+    /// `--threads`.
+    pub(super) fn threads(&self) -> Option<usize> {
+        self.threads
+    }
+
+    /// Whether `--batch-size` was given (a sweep chooses its own).
+    pub(super) fn has_batch_size(&self) -> bool {
+        self.batch_size.is_some()
+    }
+
+    /// Whether `--val-fraction` was given.
+    pub(super) fn has_val_fraction(&self) -> bool {
+        self.val_fraction.is_some()
+    }
 }
 
 /// `--nesterov` alone means true; `--nesterov=false` is accepted too.
@@ -230,7 +255,7 @@ struct Effective<'a> {
 
 impl TrainArgs {
     /// Fills what the command line left out from the config file.
-    fn merge_file(mut self) -> Result<Self> {
+    pub(super) fn merge_file(mut self) -> Result<Self> {
         let Some(path) = self.config.clone() else {
             return Ok(self);
         };
@@ -281,7 +306,7 @@ impl TrainArgs {
     }
 
     /// The validated training configuration.
-    fn config(&self) -> Result<TrainConfig> {
+    pub(super) fn config(&self) -> Result<TrainConfig> {
         let d = TrainConfig::default();
         let shuffle = if self.no_shuffle {
             false
@@ -323,6 +348,7 @@ impl TrainArgs {
             classes: self.classes.or(d.classes),
             standardize: flag(self.standardize).unwrap_or(d.standardize),
             noise_scale: flag(self.noise_scale).unwrap_or(d.noise_scale),
+            eval_every: d.eval_every,
         };
         c.validate()?;
         Ok(c)

@@ -119,6 +119,10 @@ pub struct TrainConfig {
     /// Estimate the gradient noise scale `B_simple` from the shard gradients (reported per
     /// epoch; needs batches of two shards or more; never changes the weights).
     pub noise_scale: bool,
+    /// Also evaluate on the validation split every this many training samples, reporting a
+    /// learning curve to the observer (the batch-size study's steps-to-target). Never changes
+    /// the weights.
+    pub eval_every: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -149,6 +153,7 @@ impl Default for TrainConfig {
             classes: None,
             standardize: false,
             noise_scale: false,
+            eval_every: None,
         }
     }
 }
@@ -226,6 +231,9 @@ impl TrainConfig {
             || format!("must be ≥ 0, got {}", self.min_delta),
         )?;
         check(self.epochs > 0, "--epochs", || "must be at least 1".into())?;
+        check(self.eval_every != Some(0), "--eval-every", || {
+            "must be at least 1 sample".into()
+        })?;
         check(self.shard_size > 0, "--shard-size", || {
             "must be at least 1".into()
         })?;

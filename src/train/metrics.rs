@@ -63,6 +63,21 @@ pub struct NoiseMetrics {
     pub trace: f64,
 }
 
+/// One validation measurement on the run's learning curve (see `TrainConfig::eval_every`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalPoint {
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Training samples presented so far.
+    pub samples: u64,
+    /// Training time so far, evaluations excluded.
+    pub train_s: f64,
+    /// Validation loss (evaluation mode).
+    pub val_loss: f64,
+    /// Validation accuracy (classification).
+    pub val_accuracy: Option<f64>,
+}
+
 /// Static facts about a run, given to the observer when it starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -97,6 +112,12 @@ pub trait Observer {
 
     /// An epoch finished.
     fn on_epoch(&mut self, _metrics: &EpochMetrics) -> Result<()> {
+        Ok(())
+    }
+
+    /// A point of the validation curve: at the start, every `eval_every` samples and at each
+    /// epoch end (only when `eval_every` is set and there is a validation split).
+    fn on_eval(&mut self, _point: &EvalPoint) -> Result<()> {
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use crate::parallel::{BatchRef, Collective, GradientEngine, NoiseScale, SinglePr
 use crate::pipeline::{Batch, Prefetcher, Sampler, Span};
 use crate::train::config::TrainConfig;
 use crate::train::early_stop::Verdict;
-use crate::train::metrics::{EpochMetrics, NoiseMetrics, Observer, PhaseTimes, RunInfo};
+use crate::train::metrics::{EpochMetrics, EvalPoint, NoiseMetrics, Observer, PhaseTimes, RunInfo};
 
 /// Per-step decay of the noise-scale averages: about the last hundred steps count.
 const NOISE_EMA_DECAY: f64 = 0.99;
@@ -353,10 +353,25 @@ impl Trainer {
             .then(|| Batch::with_capacity(&self.dataset, EVAL_CHUNK.min(self.split.val.len())));
         let classification = self.loss == Loss::CrossEntropy;
 
+        // The learning curve: cumulative samples and training time (evaluations excluded).
+        let mut samples_before: u64 = progress.history.iter().map(|m| m.samples as u64).sum();
+        let mut time_before: f64 = progress.history.iter().map(|m| m.train_s).sum();
+        let curve = cfg
+            .eval_every
+            .filter(|_| eval_batch.is_some())
+            .map(|e| e as u64);
+        let mut next_eval = curve.map_or(u64::MAX, |e| (samples_before / e + 1) * e);
+        if curve.is_some() && progress.global_step == 0 {
+            let b = eval_batch.as_mut().expect("curve needs a validation split");
+            let v = self.evaluate(&engine, &params, &self.split.val, b);
+            observer.on_eval(&self.eval_point(&progress, 0, 0.0, v))?;
+        }
+
         while progress.epoch < end_epoch {
             let epoch = progress.epoch;
             let mut times = StepTimes::default();
             let mut optimizer = Duration::ZERO;
+            let mut eval_time = Duration::ZERO;
             let started = Instant::now();
             while progress.step < steps {
                 let batch = loader
@@ -415,6 +430,16 @@ impl Trainer {
                 progress.epoch_samples += batch.rows;
                 observer.on_step(epoch + 1, progress.step, steps);
                 loader.recycle(batch);
+                let seen = samples_before + progress.epoch_samples as u64;
+                if seen >= next_eval && progress.step < steps {
+                    let t = Instant::now();
+                    let train_s = time_before + (t - started - eval_time).as_secs_f64();
+                    let b = eval_batch.as_mut().expect("curve needs a validation split");
+                    let v = self.evaluate(&engine, &params, &self.split.val, b);
+                    observer.on_eval(&self.eval_point(&progress, seen, train_s, v))?;
+                    next_eval = curve.map_or(u64::MAX, |e| (seen / e + 1) * e);
+                    eval_time += t.elapsed();
+                }
                 // Mid-epoch boundary: a checkpoint here resumes at the next step. The epoch's
                 // last step is checkpointed after validation, below.
                 if progress.step < steps {
@@ -432,7 +457,7 @@ impl Trainer {
                     }
                 }
             }
-            let train_s = started.elapsed().as_secs_f64();
+            let train_s = (started.elapsed() - eval_time).as_secs_f64();
             let data_wait = loader.take_wait();
 
             let val_started = Instant::now();
@@ -472,6 +497,13 @@ impl Trainer {
                 },
             };
             observer.on_epoch(&metrics)?;
+            samples_before += samples as u64;
+            time_before += train_s;
+            if let (Some(e), Some(v)) = (curve, val) {
+                let point = self.eval_point(&progress, samples_before, time_before, v);
+                observer.on_eval(&point)?;
+                next_eval = (samples_before / e + 1) * e;
+            }
             let verdict = metrics
                 .val_loss
                 .map(|v| progress.stopper.update(epoch + 1, v));
@@ -521,6 +553,17 @@ impl Trainer {
             restored_best,
             history: progress.history,
         })
+    }
+
+    fn eval_point(&self, p: &Progress, samples: u64, train_s: f64, v: LossSum) -> EvalPoint {
+        let n = self.split.val.len();
+        EvalPoint {
+            step: p.global_step,
+            samples,
+            train_s,
+            val_loss: self.loss.mean(v, n, self.mlp.outputs()),
+            val_accuracy: (self.loss == Loss::CrossEntropy).then(|| v.correct as f64 / n as f64),
+        }
     }
 
     fn interrupted(&self, progress: &Progress) -> Error {

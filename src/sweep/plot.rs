@@ -1,0 +1,261 @@
+//! The study's plots, as SVG files: steps to target (log-log, with the slope −1 of perfect
+//! scaling, the fitted model and `B_crit`/`B_simple` marked), wall time to target, throughput,
+//! and the learning curves.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::sweep::study::SweepReport;
+
+const SIZE: (u32, u32) = (800, 520);
+const COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+fn io(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::io(
+        path,
+        std::io::Error::other(format!("cannot draw the plot: {e}")),
+    )
+}
+
+/// Padded bounds for a log axis.
+fn log_range(values: impl Iterator<Item = f64>) -> Option<std::ops::Range<f64>> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    (lo <= hi).then(|| lo / 1.5..hi * 1.5)
+}
+
+/// `(batch, value)` pairs of the rows where `f` gives a value.
+fn series(r: &SweepReport, f: impl Fn(&crate::sweep::BatchRow) -> Option<f64>) -> Vec<(f64, f64)> {
+    r.rows
+        .iter()
+        .filter_map(|row| Some((row.batch as f64, f(row)?)))
+        .filter(|(_, v)| v.is_finite() && *v > 0.0)
+        .collect()
+}
+
+fn steps_plot(r: &SweepReport, path: &Path) -> Result<()> {
+    let pts = series(r, |row| row.steps_to_target);
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| io(path, e))?;
+    let (Some(xr), Some(yr)) = (
+        log_range(r.rows.iter().map(|row| row.batch as f64)),
+        log_range(pts.iter().map(|p| p.1)),
+    ) else {
+        return root.present().map_err(|e| io(path, e));
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Steps to target vs batch size", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr.clone().log_scale(), yr.clone().log_scale())
+        .map_err(|e| io(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("batch size B")
+        .y_desc("steps to target S(B)")
+        .draw()
+        .map_err(|e| io(path, e))?;
+    // Perfect scaling: slope −1 through the smallest batch size's point.
+    if let Some(&(b0, s0)) = pts.first() {
+        let guide = [(b0, s0), (xr.end, s0 * b0 / xr.end)];
+        chart
+            .draw_series(LineSeries::new(
+                guide,
+                ShapeStyle::from(&BLACK.mix(0.4)).stroke_width(1),
+            ))
+            .map_err(|e| io(path, e))?
+            .label("slope −1 (perfect scaling)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
+    }
+    if let Some(f) = r.fit {
+        let n = 64;
+        let curve = (0..=n).map(|i| {
+            let b = xr.start * (xr.end / xr.start).powf(i as f64 / n as f64);
+            (b, f.s_min * (1.0 + f.b_crit / b))
+        });
+        chart
+            .draw_series(LineSeries::new(curve, &COLORS[1]))
+            .map_err(|e| io(path, e))?
+            .label(format!("fit: S_min {:.0}, B_crit {:.0}", f.s_min, f.b_crit))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], COLORS[1]));
+        if xr.contains(&f.b_crit) {
+            chart
+                .draw_series(LineSeries::new(
+                    [(f.b_crit, yr.start), (f.b_crit, yr.end)],
+                    ShapeStyle::from(&COLORS[1]).stroke_width(1),
+                ))
+                .map_err(|e| io(path, e))?;
+        }
+    }
+    if let Some(bs) = r.b_simple.filter(|b| xr.contains(b)) {
+        chart
+            .draw_series(LineSeries::new(
+                [(bs, yr.start), (bs, yr.end)],
+                ShapeStyle::from(&COLORS[2]).stroke_width(2),
+            ))
+            .map_err(|e| io(path, e))?
+            .label(format!("measured B_simple {bs:.0}"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], COLORS[2]));
+    }
+    chart
+        .draw_series(pts.iter().map(|&p| Circle::new(p, 5, COLORS[0].filled())))
+        .map_err(|e| io(path, e))?
+        .label("measured S(B)")
+        .legend(|(x, y)| Circle::new((x + 10, y), 4, COLORS[0].filled()));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| io(path, e))?;
+    root.present().map_err(|e| io(path, e))
+}
+
+fn simple_plot(
+    r: &SweepReport,
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    pts: Vec<(f64, f64)>,
+) -> Result<()> {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| io(path, e))?;
+    let (Some(xr), Some(yr)) = (
+        log_range(r.rows.iter().map(|row| row.batch as f64)),
+        log_range(pts.iter().map(|p| p.1)),
+    ) else {
+        return root.present().map_err(|e| io(path, e));
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(xr.log_scale(), yr.log_scale())
+        .map_err(|e| io(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("batch size B")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|e| io(path, e))?;
+    chart
+        .draw_series(LineSeries::new(pts.clone(), &COLORS[0]))
+        .map_err(|e| io(path, e))?;
+    chart
+        .draw_series(pts.iter().map(|&p| Circle::new(p, 5, COLORS[0].filled())))
+        .map_err(|e| io(path, e))?;
+    root.present().map_err(|e| io(path, e))
+}
+
+fn curves_plot(r: &SweepReport, path: &Path) -> Result<()> {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| io(path, e))?;
+    // The best-lr, first-seed run of each batch size.
+    let chosen: Vec<&crate::sweep::RunRecord> = r
+        .rows
+        .iter()
+        .filter_map(|row| {
+            r.runs
+                .iter()
+                .find(|run| run.batch == row.batch && Some(run.lr) == row.best_lr)
+        })
+        .collect();
+    let xr = log_range(
+        chosen
+            .iter()
+            .flat_map(|c| c.curve.iter().map(|p| p.samples as f64)),
+    );
+    let yr = log_range(
+        chosen
+            .iter()
+            .flat_map(|c| c.curve.iter().map(|p| p.val_loss)),
+    );
+    let (Some(xr), Some(yr)) = (xr, yr) else {
+        return root.present().map_err(|e| io(path, e));
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Validation loss vs samples, per batch size",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr.log_scale(), yr.clone().log_scale())
+        .map_err(|e| io(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("training samples")
+        .y_desc("validation loss")
+        .draw()
+        .map_err(|e| io(path, e))?;
+    for (i, run) in chosen.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let pts: Vec<(f64, f64)> = run
+            .curve
+            .iter()
+            .filter(|p| p.samples > 0 && p.val_loss > 0.0)
+            .map(|p| (p.samples as f64, p.val_loss))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, &color))
+            .map_err(|e| io(path, e))?
+            .label(format!("B = {}", run.label))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+    }
+    if yr.contains(&r.target) {
+        chart
+            .draw_series(LineSeries::new(
+                [(1.0, r.target), (f64::MAX.sqrt(), r.target)],
+                ShapeStyle::from(&BLACK.mix(0.4)).stroke_width(1),
+            ))
+            .map_err(|e| io(path, e))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| io(path, e))?;
+    root.present().map_err(|e| io(path, e))
+}
+
+/// Writes `steps_to_target.svg`, `wall_to_target.svg`, `throughput.svg` and
+/// `loss_curves.svg` into `dir`.
+///
+/// # Errors
+/// [`Error::Io`] naming the plot that could not be written.
+pub fn write_plots(r: &SweepReport, dir: &Path) -> Result<()> {
+    steps_plot(r, &dir.join("steps_to_target.svg"))?;
+    simple_plot(
+        r,
+        &dir.join("wall_to_target.svg"),
+        "Wall time to target vs batch size",
+        "training seconds to target",
+        series(r, |row| row.wall_to_target_s),
+    )?;
+    simple_plot(
+        r,
+        &dir.join("throughput.svg"),
+        "Throughput vs batch size",
+        "samples / s",
+        series(r, |row| Some(row.samples_per_s)),
+    )?;
+    curves_plot(r, &dir.join("loss_curves.svg"))
+}
