@@ -282,6 +282,7 @@ fn checkpoints_never_panic() {
         progress: &progress,
         params: &params,
         momentum: &params,
+        second_moment: &params,
         best_params: Some(&params),
     };
     let corpus = vec![snap.to_bytes(&identity)];

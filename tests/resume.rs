@@ -150,6 +150,39 @@ fn runs_stopped_by_sigterm_at_several_steps_resume_onto_the_same_bits() {
 }
 
 #[test]
+fn adamw_with_warmup_and_a_cosine_schedule_resumes_onto_the_same_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = flags(&dataset(tmp.path()));
+    args.retain(|a| a != "--nesterov");
+    let extra = "--optimizer adamw --lr 0.003 --weight-decay 0.01 --schedule cosine \
+                 --warmup-steps 20 --min-lr 0.0001";
+    args.extend(extra.split_whitespace().map(String::from));
+    let reference = reference(tmp.path(), &args);
+    let out = tmp.path().join("stopped");
+    let out_s = out.to_str().unwrap();
+    let child = spawn(&args, &["--out", out_s, "--checkpoint-every", "1"]);
+    let t = Instant::now();
+    while newest_step(&out).is_none_or(|s| s < 70) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "run never reached step 70"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(&child, "-TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&args, &["--out", out_s, "--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same_run(&reference, &out);
+}
+
+#[test]
 fn sigkill_at_random_moments_never_leaves_an_unreadable_newest_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = flags(&dataset(tmp.path()));

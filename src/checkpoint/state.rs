@@ -89,8 +89,11 @@ pub struct Snapshot<'a> {
     pub progress: &'a Progress,
     /// Parameters after `progress.global_step` steps.
     pub params: &'a [f32],
-    /// SGD momentum buffer (empty before the first step or without momentum).
+    /// SGD momentum buffer or Adam's first moment (empty before the first step or without
+    /// momentum).
     pub momentum: &'a [f32],
+    /// Adam's second moment (empty for SGD).
+    pub second_moment: &'a [f32],
     /// Parameters of the best validation epoch so far.
     pub best_params: Option<&'a [f32]>,
 }
@@ -104,8 +107,10 @@ pub struct Checkpoint {
     pub progress: Progress,
     /// Parameters.
     pub params: Vec<f32>,
-    /// Momentum buffer.
+    /// Momentum buffer (SGD) or first moment (Adam).
     pub momentum: Vec<f32>,
+    /// Second moment (Adam).
+    pub second_moment: Vec<f32>,
     /// Best validation epoch's parameters.
     pub best_params: Option<Vec<f32>>,
 }
@@ -131,11 +136,12 @@ impl Snapshot<'_> {
             format: FORMAT,
             identity: identity.clone(),
             progress: self.progress.clone(),
-            checksum: checksum(&[self.params, self.momentum, best]),
+            checksum: checksum(&[self.params, self.momentum, self.second_moment, best]),
         };
         let tensors: Vec<(&str, &[f32])> = [
             ("params", self.params),
             ("momentum", self.momentum),
+            ("second_moment", self.second_moment),
             ("best_params", best),
         ]
         .into_iter()
@@ -197,13 +203,15 @@ impl Checkpoint {
         };
         let params = tensor("params")?;
         let momentum = tensor("momentum")?;
+        let second = tensor("second_moment")?;
         let best = tensor("best_params")?;
-        if checksum(&[&params, &momentum, &best]) != header.checksum {
+        if checksum(&[&params, &momentum, &second, &best]) != header.checksum {
             return Err(bad("checkpoint is damaged (checksum mismatch)".into()));
         }
         let n = header.identity.params;
         if params.len() != n
             || !(momentum.is_empty() || momentum.len() == n)
+            || !(second.is_empty() || second.len() == momentum.len())
             || !(best.is_empty() || best.len() == n)
         {
             return Err(bad(format!(
@@ -215,6 +223,7 @@ impl Checkpoint {
             progress: header.progress,
             params,
             momentum,
+            second_moment: second,
             best_params: (!best.is_empty()).then_some(best),
         })
     }
@@ -225,6 +234,7 @@ impl Checkpoint {
             progress: &self.progress,
             params: &self.params,
             momentum: &self.momentum,
+            second_moment: &self.second_moment,
             best_params: self.best_params.as_deref(),
         }
     }
@@ -258,6 +268,7 @@ mod tests {
             progress: &progress,
             params: &params,
             momentum: &momentum,
+            second_moment: &[],
             best_params: Some(&params),
         };
         let bytes = snap.to_bytes(&identity);
@@ -277,6 +288,7 @@ mod tests {
             progress: &progress,
             params: &params,
             momentum: &[],
+            second_moment: &[],
             best_params: None,
         };
         let mut bytes = snap.to_bytes(&identity);

@@ -39,12 +39,6 @@ pub struct SweepArgs {
     /// Seeds per (batch size, learning rate); steps to target are their median.
     #[arg(long, default_value_t = 1, help_heading = "Sweep")]
     seeds: usize,
-    /// How the learning rate follows the batch size, relative to --base-batch.
-    #[arg(long, value_enum, default_value = "linear", help_heading = "Sweep")]
-    lr_scaling: ScalingArg,
-    /// The batch size --lr is meant for.
-    #[arg(long, default_value_t = 32, help_heading = "Sweep")]
-    base_batch: usize,
     /// Step budget for "best validation loss at a fixed step budget" [default: the largest
     /// batch size's steps].
     #[arg(long, value_name = "N", help_heading = "Sweep")]
@@ -62,13 +56,6 @@ pub struct SweepArgs {
     collect: Vec<PathBuf>,
     #[command(flatten)]
     train: TrainArgs,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum ScalingArg {
-    None,
-    Linear,
-    Sqrt,
 }
 
 fn parse_list<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Vec<T>>
@@ -133,11 +120,6 @@ pub fn run(a: SweepArgs) -> Result<()> {
         .target_loss
         .parse()
         .map_err(|e: String| Error::config("--target-loss", e))?;
-    let scaling = match a.lr_scaling {
-        ScalingArg::None => LrScaling::None,
-        ScalingArg::Linear => LrScaling::Linear,
-        ScalingArg::Sqrt => LrScaling::Sqrt,
-    };
     let train = a.train.merge_file()?;
     let Some(out) = train.out().map(Path::to_path_buf) else {
         return Err(Error::config("--out", "a sweep needs an output directory"));
@@ -167,6 +149,10 @@ pub fn run(a: SweepArgs) -> Result<()> {
     };
     let batch_sizes: Vec<BatchSize> = parse_list("--batch-sizes", sizes)?;
     let mut base = train.config()?;
+    if !train.has_lr_scaling() {
+        // The study compares batch sizes at their scaled learning rates (Goyal et al.).
+        base.lr_scaling = LrScaling::Linear;
+    }
     if !train.has_val_fraction() {
         base.val_fraction = 0.2; // steps to a target need a held-out loss
     }
@@ -181,8 +167,6 @@ pub fn run(a: SweepArgs) -> Result<()> {
         target,
         lr_grid: parse_list("--lr-grid", &a.lr_grid)?,
         seeds: a.seeds,
-        lr_scaling: scaling,
-        base_batch: a.base_batch,
         step_budget: a.step_budget,
         evals_per_epoch: a.evals_per_epoch.max(1),
     };

@@ -12,9 +12,10 @@ use dptrain::data::{Dataset, SyntheticSpec};
 use dptrain::loss::Loss;
 use dptrain::model::Activation;
 use dptrain::model::weights::{self, ModelMeta};
+use dptrain::optim::{LrScaling, OptimizerKind};
 use dptrain::parallel::default_threads;
 use dptrain::run_dir::{CheckpointPolicy, RunDir, RunRecorder};
-use dptrain::train::{BatchSize, EpochMetrics, Observer, Outcome, TrainConfig, Trainer};
+use dptrain::train::{BatchSize, EpochMetrics, Observer, Outcome, Schedule, TrainConfig, Trainer};
 use dptrain::{Error, Result};
 
 use super::console::Console;
@@ -127,6 +128,18 @@ pub struct TrainArgs {
     drop_last: Option<Option<bool>>,
 
     // --- optimizer ---
+    /// Update rule [default: sgd].
+    #[arg(long, value_enum, help_heading = "Optimizer")]
+    optimizer: Option<OptimizerArg>,
+    /// Adam/AdamW β₁ [default: 0.9].
+    #[arg(long, help_heading = "Optimizer")]
+    beta1: Option<f32>,
+    /// Adam/AdamW β₂ [default: 0.999].
+    #[arg(long, help_heading = "Optimizer")]
+    beta2: Option<f32>,
+    /// Adam/AdamW ε [default: 1e-8].
+    #[arg(long, help_heading = "Optimizer")]
+    eps: Option<f32>,
     /// Learning rate [default: 0.01].
     #[arg(long, help_heading = "Optimizer (SGD)")]
     lr: Option<f32>,
@@ -145,6 +158,32 @@ pub struct TrainArgs {
     /// Apply the weight decay to biases too.
     #[arg(long, help_heading = "Optimizer (SGD)")]
     decay_bias: Option<Option<bool>>,
+
+    // --- learning-rate schedule ---
+    /// Scale --lr with the batch size relative to --base-batch [default: none].
+    #[arg(long, value_enum, help_heading = "Learning-rate schedule")]
+    lr_scaling: Option<ScalingArg>,
+    /// The batch size --lr is meant for, with --lr-scaling [default: 32].
+    #[arg(long, value_name = "B", help_heading = "Learning-rate schedule")]
+    base_batch: Option<usize>,
+    /// Schedule after warmup [default: constant].
+    #[arg(long, value_enum, help_heading = "Learning-rate schedule")]
+    schedule: Option<ScheduleArg>,
+    /// Linear warmup from 0 over N optimizer steps.
+    #[arg(long, value_name = "N", help_heading = "Learning-rate schedule")]
+    warmup_steps: Option<u64>,
+    /// Linear warmup over N epochs.
+    #[arg(long, value_name = "N", help_heading = "Learning-rate schedule")]
+    warmup_epochs: Option<usize>,
+    /// Cosine schedule: the final learning rate [default: 0].
+    #[arg(long, help_heading = "Learning-rate schedule")]
+    min_lr: Option<f32>,
+    /// Step schedule: decay every N epochs [default: 30].
+    #[arg(long, value_name = "N", help_heading = "Learning-rate schedule")]
+    lr_decay_epochs: Option<usize>,
+    /// Step schedule: the decay factor [default: 0.1].
+    #[arg(long, value_name = "G", help_heading = "Learning-rate schedule")]
+    lr_gamma: Option<f32>,
 
     // --- schedule ---
     /// Number of epochs [default: 20].
@@ -214,6 +253,11 @@ impl TrainArgs {
         self.batch_size.is_some()
     }
 
+    /// Whether `--lr-scaling` was given (a sweep defaults to linear).
+    pub(super) fn has_lr_scaling(&self) -> bool {
+        self.lr_scaling.is_some()
+    }
+
     /// Whether `--val-fraction` was given.
     pub(super) fn has_val_fraction(&self) -> bool {
         self.val_fraction.is_some()
@@ -230,6 +274,30 @@ fn flag(v: Option<Option<bool>>) -> Option<bool> {
 enum ActivationArg {
     Relu,
     Tanh,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum OptimizerArg {
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ScalingArg {
+    None,
+    Linear,
+    Sqrt,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ScheduleArg {
+    Constant,
+    Cosine,
+    Step,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
@@ -297,6 +365,18 @@ impl TrainArgs {
             prefetch,
             checkpoint_every,
             noise_scale,
+            optimizer,
+            beta1,
+            beta2,
+            eps,
+            lr_scaling,
+            base_batch,
+            schedule,
+            warmup_steps,
+            warmup_epochs,
+            min_lr,
+            lr_decay_epochs,
+            lr_gamma,
             keep_checkpoints
         );
         if !self.shuffle_flag && !self.no_shuffle {
@@ -349,6 +429,33 @@ impl TrainArgs {
             standardize: flag(self.standardize).unwrap_or(d.standardize),
             noise_scale: flag(self.noise_scale).unwrap_or(d.noise_scale),
             eval_every: d.eval_every,
+            optimizer: match self.optimizer {
+                None => d.optimizer,
+                Some(OptimizerArg::Sgd) => OptimizerKind::Sgd,
+                Some(OptimizerArg::Adam) => OptimizerKind::Adam,
+                Some(OptimizerArg::Adamw) => OptimizerKind::Adamw,
+            },
+            beta1: self.beta1.unwrap_or(d.beta1),
+            beta2: self.beta2.unwrap_or(d.beta2),
+            eps: self.eps.unwrap_or(d.eps),
+            lr_scaling: match self.lr_scaling {
+                None => d.lr_scaling,
+                Some(ScalingArg::None) => LrScaling::None,
+                Some(ScalingArg::Linear) => LrScaling::Linear,
+                Some(ScalingArg::Sqrt) => LrScaling::Sqrt,
+            },
+            base_batch: self.base_batch.unwrap_or(d.base_batch),
+            schedule: match self.schedule {
+                None => d.schedule,
+                Some(ScheduleArg::Constant) => Schedule::Constant,
+                Some(ScheduleArg::Cosine) => Schedule::Cosine,
+                Some(ScheduleArg::Step) => Schedule::Step,
+            },
+            warmup_steps: self.warmup_steps.or(d.warmup_steps),
+            warmup_epochs: self.warmup_epochs.or(d.warmup_epochs),
+            min_lr: self.min_lr.unwrap_or(d.min_lr),
+            lr_decay_epochs: self.lr_decay_epochs.unwrap_or(d.lr_decay_epochs),
+            lr_gamma: self.lr_gamma.unwrap_or(d.lr_gamma),
         };
         c.validate()?;
         Ok(c)

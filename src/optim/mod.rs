@@ -1,10 +1,12 @@
 //! Optimizers over the one flat parameter buffer.
 
 mod adam;
+mod optimizer;
 mod schedule;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use optimizer::{Optimizer, OptimizerKind, OptimizerState};
 pub use schedule::{LrScaling, LrSchedule, ScheduleKind};
 pub use sgd::{ParamGroup, Sgd, SgdConfig};
 

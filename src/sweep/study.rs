@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::optim::LrScaling;
 use crate::sweep::fit::{StepsFit, fit_steps};
 use crate::train::{BatchSize, EpochMetrics, EvalPoint, Observer, TrainConfig, Trainer};
 
@@ -47,10 +46,6 @@ pub struct SweepConfig {
     pub lr_grid: Vec<f32>,
     /// Seeds per (batch size, learning rate); steps to target are their median.
     pub seeds: usize,
-    /// How the learning rate follows the batch size, relative to `base_batch`.
-    pub lr_scaling: LrScaling,
-    /// The batch size the configured learning rate is meant for.
-    pub base_batch: usize,
     /// Budget of optimizer steps for "best validation loss at a fixed step budget".
     pub step_budget: Option<u64>,
     /// Validation evaluations per epoch of training data (the curve's resolution).
@@ -201,9 +196,6 @@ impl SweepConfig {
         if self.seeds == 0 {
             return Err(Error::config("--seeds", "must be at least 1"));
         }
-        if self.base_batch == 0 {
-            return Err(Error::config("--base-batch", "must be at least 1"));
-        }
         Ok(())
     }
 }
@@ -230,12 +222,15 @@ pub fn run_batch_size(
             cfg.seed = base.seed + s;
             cfg.noise_scale = true;
             cfg.patience = None;
-            let trainer = Trainer::new(dataset.clone(), cfg.clone(), threads)?;
-            let rows = trainer.batch_rows();
-            let train_rows = trainer.split().train.len();
-            cfg.lr = sweep.lr_scaling.scale(base.lr, rows, sweep.base_batch) * factor;
+            // The trainer scales `lr` for the batch size (`lr_scaling`); the grid factor
+            // multiplies the base.
+            cfg.lr = base.lr * factor;
+            let probe = Trainer::new(dataset.clone(), cfg.clone(), threads)?;
+            let rows = probe.batch_rows();
+            let train_rows = probe.split().train.len();
             cfg.eval_every = Some((train_rows / sweep.evals_per_epoch.max(1)).max(1));
             let trainer = Trainer::new(dataset.clone(), cfg.clone(), threads)?;
+            let lr = cfg.scaled_lr(rows);
             let mut rec = Recorder::default();
             let diverged = match trainer.run(None, &mut rec) {
                 Ok(_) => None,
@@ -259,7 +254,7 @@ pub fn run_batch_size(
                 .fold(f64::INFINITY, f64::min);
             log(&format!(
                 "batch {batch:>6}  lr {:<10.4e}  seed {}  best val_loss {best:.5}  {:.0} samples/s{}",
-                cfg.lr,
+                lr,
                 cfg.seed,
                 samples_per_s,
                 if diverged.is_some() { "  DIVERGED" } else { "" }
@@ -267,7 +262,7 @@ pub fn run_batch_size(
             out.push(RunRecord {
                 batch: rows,
                 label: batch.to_string(),
-                lr: cfg.lr,
+                lr,
                 lr_factor: factor,
                 seed: cfg.seed,
                 curve: rec.curve,

@@ -6,7 +6,22 @@ use crate::data::{Dataset, TargetKind};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::model::{Activation, Mlp};
-use crate::optim::{ParamGroup, SgdConfig};
+use crate::optim::{
+    AdamConfig, LrScaling, LrSchedule, OptimizerKind, ParamGroup, ScheduleKind, SgdConfig,
+};
+
+/// The learning-rate schedule after warmup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// The same learning rate throughout.
+    #[default]
+    Constant,
+    /// Cosine decay to `min_lr` at the end of the last epoch.
+    Cosine,
+    /// Multiply by `lr_gamma` every `lr_decay_epochs` epochs.
+    Step,
+}
 
 /// Rows per optimizer step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,7 +108,15 @@ pub struct TrainConfig {
     pub dampening: f32,
     /// Nesterov momentum.
     pub nesterov: bool,
-    /// L2 weight decay for weights.
+    /// The update rule.
+    pub optimizer: OptimizerKind,
+    /// Adam's β₁.
+    pub beta1: f32,
+    /// Adam's β₂.
+    pub beta2: f32,
+    /// Adam's ε.
+    pub eps: f32,
+    /// L2 weight decay for weights (decoupled for AdamW).
     pub weight_decay: f32,
     /// Apply the weight decay to biases too (one parameter group instead of two).
     pub decay_bias: bool,
@@ -105,6 +128,22 @@ pub struct TrainConfig {
     pub min_delta: f64,
     /// Number of epochs.
     pub epochs: usize,
+    /// How `lr` follows the batch size, relative to `base_batch`.
+    pub lr_scaling: LrScaling,
+    /// The batch size `lr` is meant for (with `lr_scaling`).
+    pub base_batch: usize,
+    /// Learning-rate schedule after warmup.
+    pub schedule: Schedule,
+    /// Linear warmup over this many optimizer steps.
+    pub warmup_steps: Option<u64>,
+    /// Linear warmup over this many epochs (instead of `warmup_steps`).
+    pub warmup_epochs: Option<usize>,
+    /// Cosine schedule: the learning rate reached at the end.
+    pub min_lr: f32,
+    /// Step schedule: multiply the learning rate by `lr_gamma` every this many epochs.
+    pub lr_decay_epochs: usize,
+    /// Step schedule: the factor.
+    pub lr_gamma: f32,
     /// Seed of the initialisation, split, shuffling and dropout.
     pub seed: u64,
     /// Rows per shard (the unit of parallel work; part of the numerics, not of the speed only).
@@ -141,12 +180,24 @@ impl Default for TrainConfig {
             momentum: 0.9,
             dampening: 0.0,
             nesterov: false,
+            optimizer: OptimizerKind::Sgd,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
             weight_decay: 0.0,
             decay_bias: false,
             val_fraction: 0.0,
             patience: None,
             min_delta: 0.0,
             epochs: 20,
+            lr_scaling: LrScaling::None,
+            base_batch: 32,
+            schedule: Schedule::Constant,
+            warmup_steps: None,
+            warmup_epochs: None,
+            min_lr: 0.0,
+            lr_decay_epochs: 30,
+            lr_gamma: 0.1,
             seed: 0,
             shard_size: 128,
             prefetch: None,
@@ -231,6 +282,45 @@ impl TrainConfig {
             || format!("must be ≥ 0, got {}", self.min_delta),
         )?;
         check(self.epochs > 0, "--epochs", || "must be at least 1".into())?;
+        check(
+            (0.0..1.0).contains(&self.beta1) && (0.0..1.0).contains(&self.beta2),
+            "--beta1",
+            || {
+                format!(
+                    "Adam's betas must be in [0, 1), got {} and {}",
+                    self.beta1, self.beta2
+                )
+            },
+        )?;
+        check(self.eps.is_finite() && self.eps > 0.0, "--eps", || {
+            format!("must be a positive number, got {}", self.eps)
+        })?;
+        check(
+            self.optimizer == OptimizerKind::Sgd || !self.nesterov,
+            "--nesterov",
+            || "applies to SGD only (Adam has its own momentum: --beta1)".into(),
+        )?;
+        check(self.base_batch > 0, "--base-batch", || {
+            "must be at least 1".into()
+        })?;
+        check(
+            self.warmup_steps.is_none() || self.warmup_epochs.is_none(),
+            "--warmup-steps",
+            || "give --warmup-steps or --warmup-epochs, not both".into(),
+        )?;
+        check(
+            self.min_lr.is_finite() && self.min_lr >= 0.0 && self.min_lr <= self.lr,
+            "--min-lr",
+            || format!("must be in [0, --lr], got {}", self.min_lr),
+        )?;
+        check(self.lr_decay_epochs > 0, "--lr-decay-epochs", || {
+            "must be at least 1".into()
+        })?;
+        check(
+            self.lr_gamma.is_finite() && self.lr_gamma > 0.0,
+            "--lr-gamma",
+            || format!("must be a positive number, got {}", self.lr_gamma),
+        )?;
         check(self.eval_every != Some(0), "--eval-every", || {
             "must be at least 1 sample".into()
         })?;
@@ -328,6 +418,47 @@ impl TrainConfig {
     pub fn prefetch_depth(&self, batch_rows: usize) -> usize {
         self.prefetch
             .unwrap_or_else(|| AUTO_PREFETCH_ROWS.div_ceil(batch_rows.max(1)).clamp(2, 256))
+    }
+
+    /// The learning rate for the first step after warmup: `lr` scaled for `batch_rows`.
+    pub fn scaled_lr(&self, batch_rows: usize) -> f32 {
+        self.lr_scaling.scale(self.lr, batch_rows, self.base_batch)
+    }
+
+    /// The learning rate at every step, for batches of `batch_rows` and `steps_per_epoch`.
+    pub fn lr_schedule(&self, batch_rows: usize, steps_per_epoch: usize) -> LrSchedule {
+        let per_epoch = steps_per_epoch as u64;
+        let warmup = self
+            .warmup_steps
+            .or(self.warmup_epochs.map(|e| e as u64 * per_epoch))
+            .unwrap_or(0);
+        let total = self.epochs as u64 * per_epoch;
+        LrSchedule {
+            base_lr: self.scaled_lr(batch_rows),
+            warmup_steps: warmup.min(total),
+            kind: match self.schedule {
+                Schedule::Constant => ScheduleKind::Constant,
+                Schedule::Cosine => ScheduleKind::Cosine {
+                    total_steps: total,
+                    min_lr: self.min_lr.min(self.scaled_lr(batch_rows)),
+                },
+                Schedule::Step => ScheduleKind::Step {
+                    step_size: (self.lr_decay_epochs as u64 * per_epoch).max(1),
+                    gamma: self.lr_gamma,
+                },
+            },
+        }
+    }
+
+    /// Adam's hyper-parameters (AdamW's decoupling is set by [`OptimizerKind`]).
+    pub fn adam(&self) -> AdamConfig {
+        AdamConfig {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            decoupled: self.optimizer == OptimizerKind::Adamw,
+        }
     }
 
     /// The SGD hyper-parameters.

@@ -9,7 +9,7 @@ use crate::data::{Dataset, Split, Standardizer};
 use crate::error::{Error, Result};
 use crate::loss::{Loss, LossSum};
 use crate::model::{DropoutKey, Mlp};
-use crate::optim::Sgd;
+use crate::optim::Optimizer;
 use crate::parallel::{BatchRef, Collective, GradientEngine, NoiseScale, SingleProcess, StepTimes};
 use crate::pipeline::{Batch, Prefetcher, Sampler, Span};
 use crate::train::config::TrainConfig;
@@ -177,7 +177,7 @@ impl Trainer {
             self.run_from(
                 Progress::start(&self.config),
                 params,
-                Vec::new(),
+                (Vec::new(), Vec::new()),
                 None,
                 observer,
             )
@@ -200,10 +200,12 @@ impl Trainer {
             progress,
             params,
             momentum,
+            second_moment,
             best_params,
             ..
         } = checkpoint;
-        self.in_pool(|| self.run_from(progress, params, momentum, best_params, observer))
+        let state = (momentum, second_moment);
+        self.in_pool(|| self.run_from(progress, params, state, best_params, observer))
     }
 
     /// Refuses a checkpoint made with other data or other result-changing settings.
@@ -242,6 +244,18 @@ impl Trainer {
             "momentum",
             "dampening",
             "nesterov",
+            "optimizer",
+            "beta1",
+            "beta2",
+            "eps",
+            "lr-scaling",
+            "base-batch",
+            "schedule",
+            "warmup-steps",
+            "warmup-epochs",
+            "min-lr",
+            "lr-decay-epochs",
+            "lr-gamma",
             "weight-decay",
             "decay-bias",
             "val-fraction",
@@ -267,6 +281,18 @@ impl Trainer {
                     ),
                 ));
             }
+        }
+        if self.config.schedule == crate::train::Schedule::Cosine
+            && saved.config.epochs != self.config.epochs
+        {
+            return Err(Error::config(
+                "--epochs",
+                format!(
+                    "was {} when the run started, now {}: with --schedule cosine the epochs \
+                     fix the schedule, so they cannot change on resume",
+                    saved.config.epochs, self.config.epochs
+                ),
+            ));
         }
         if saved.params != now.params {
             return Err(Error::config(
@@ -301,14 +327,19 @@ impl Trainer {
         &self,
         mut progress: Progress,
         mut params: Vec<f32>,
-        momentum: Vec<f32>,
+        (first_moment, second_moment): (Vec<f32>, Vec<f32>),
         mut best_params: Option<Vec<f32>>,
         observer: &mut (dyn Observer + Send),
     ) -> Result<Outcome> {
         let cfg = &self.config;
         let engine = GradientEngine::new(self.mlp.clone(), self.loss, cfg.shard_size);
-        let mut sgd = Sgd::new(cfg.sgd(), cfg.param_groups(&self.mlp));
-        sgd.set_momentum_buffer(momentum);
+        let mut opt = Optimizer::new(
+            cfg.optimizer,
+            cfg.sgd(),
+            cfg.adam(),
+            cfg.param_groups(&self.mlp),
+        );
+        opt.restore(first_moment, second_moment, progress.global_step);
         let sampler = Sampler::new(
             self.split.train.clone(),
             self.batch_rows,
@@ -317,6 +348,7 @@ impl Trainer {
             cfg.seed,
         );
         let steps = sampler.steps_per_epoch();
+        let schedule = cfg.lr_schedule(self.batch_rows, steps);
         observer.on_start(&RunInfo {
             sizes: self.mlp.sizes().to_vec(),
             params: self.mlp.num_params(),
@@ -408,7 +440,8 @@ impl Trainer {
                 self.collective.all_reduce_sum(&mut grad)?;
                 times.reduce += t.elapsed();
                 let mean = self.loss.mean(sum, batch.rows, outputs);
-                let lr = sgd.config().lr;
+                let lr = schedule.lr_at(progress.global_step);
+                opt.set_lr(lr);
                 let diverged = |what| Error::Diverged {
                     epoch: epoch + 1,
                     step: progress.global_step + 1,
@@ -419,7 +452,7 @@ impl Trainer {
                     return Err(diverged("loss"));
                 }
                 let t = Instant::now();
-                if !sgd.step(&mut params, &grad) {
+                if !opt.step(&mut params, &grad) {
                     return Err(diverged("gradient"));
                 }
                 optimizer += t.elapsed();
@@ -448,7 +481,8 @@ impl Trainer {
                         observer.on_checkpoint(&Snapshot {
                             progress: &progress,
                             params: &params,
-                            momentum: sgd.momentum_buffer(),
+                            momentum: opt.state().first,
+                            second_moment: opt.state().second,
                             best_params: best_params.as_deref(),
                         })?;
                     }
@@ -528,7 +562,8 @@ impl Trainer {
             observer.on_checkpoint(&Snapshot {
                 progress: &progress,
                 params: &params,
-                momentum: sgd.momentum_buffer(),
+                momentum: opt.state().first,
+                second_moment: opt.state().second,
                 best_params: best_params.as_deref(),
             })?;
             if progress.stopped {
