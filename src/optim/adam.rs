@@ -225,10 +225,33 @@ impl Adam {
 /// shift `1 − β1` and the bias corrections away from PyTorch's; this gives 0.9 exactly as
 /// Python's float. Exact for every value written with at most 6 significant digits.
 pub(super) fn as_decimal(x: f32) -> f64 {
-    // Display of f32 is the shortest round-trip representation, which f64 parses exactly.
-    x.to_string()
-        .parse()
-        .expect("a finite or infinite f32 prints as a parsable number")
+    use std::fmt::Write as _;
+    // `{:e}` prints the shortest round-trip digits, which f64 parses exactly. Formatted on the
+    // stack: this runs every step (schedules, Adam), where the heap is off limits.
+    struct Stack {
+        bytes: [u8; 32],
+        len: usize,
+    }
+    impl std::fmt::Write for Stack {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            let dst = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+            dst.copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    let mut buf = Stack {
+        bytes: [0; 32],
+        len: 0,
+    };
+    if write!(buf, "{x:e}").is_err() {
+        return x as f64;
+    }
+    std::str::from_utf8(&buf.bytes[..buf.len])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(x as f64)
 }
 
 /// Weight decay of one group, with its scalar already rounded as PyTorch rounds it.

@@ -58,6 +58,11 @@ impl Prefetcher {
         let (full_tx, full_rx) = bounded::<Batch>(depth);
         // One more buffer than the queue holds: the trainer works on one while `depth` wait.
         let (empty_tx, empty_rx) = bounded::<Batch>(depth + 1);
+        // Register (and time out) once as a waiting receiver on both channels while they are
+        // empty: crossbeam allocates its waiter lists and this thread's wait context on the first
+        // wait, which would otherwise happen at some random step of the steady state.
+        let _ = full_rx.recv_timeout(WARM_UP_WAIT);
+        let _ = empty_rx.recv_timeout(WARM_UP_WAIT);
         for _ in 0..=depth {
             empty_tx
                 .send(Batch::with_capacity(&dataset, sampler.batch_size()))
@@ -117,6 +122,17 @@ impl Drop for Prefetcher {
     }
 }
 
+/// Long enough that a wait really starts (crossbeam returns before waiting when the deadline
+/// has already passed), short enough to cost nothing at start-up.
+const WARM_UP_WAIT: Duration = Duration::from_micros(200);
+
+/// Makes crossbeam allocate its per-thread wait context now rather than at this thread's first
+/// blocking operation, which may come deep into training (the steady state allocates nothing).
+pub(crate) fn warm_up_blocking() {
+    let (_tx, rx) = bounded::<()>(0);
+    let _ = rx.recv_timeout(WARM_UP_WAIT);
+}
+
 fn produce(
     dataset: &Dataset,
     sampler: &Sampler,
@@ -125,6 +141,7 @@ fn produce(
     full: &Sender<Batch>,
     empty: &Receiver<Batch>,
 ) {
+    warm_up_blocking();
     let mut order = Vec::with_capacity(sampler.rows());
     for epoch in span.start_epoch..span.end_epoch {
         sampler.epoch_order(epoch, &mut order);
