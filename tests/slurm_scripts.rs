@@ -114,3 +114,82 @@ fn a_warned_job_checkpoints_requeues_and_resumes_onto_the_same_bits() {
         "the requeued job did not end on the unbroken run's weights"
     );
 }
+
+#[test]
+fn array_tasks_each_train_one_batch_size_and_collect_merges_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    SyntheticSpec {
+        task: Task::Regression,
+        rows: 1200,
+        features: 6,
+        outputs: 1,
+        noise: 0.2,
+        seed: 9,
+    }
+    .write(&data)
+    .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm/sweep-array.sbatch");
+    let sweep = dir.join("sweep");
+    for task in 0..3 {
+        let o = Command::new("bash")
+            .arg(&script)
+            .arg(&data)
+            .arg(&sweep)
+            .arg("16,64,full")
+            .args(["--hidden", "16", "--epochs", "3", "--lr", "0.01"])
+            .env("DPTRAIN", BIN)
+            .env("SLURM_ARRAY_TASK_ID", task.to_string())
+            .env("SLURM_ARRAY_JOB_ID", "77")
+            .env("SLURM_CPUS_PER_TASK", "2")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "task {task}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let mut files: Vec<String> = std::fs::read_dir(sweep.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["b16.json", "b64.json", "bfull.json"]);
+    let o = Command::new(BIN)
+        .args(["sweep", "--collect"])
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&sweep)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for b in ["16", "64", "full"] {
+        assert!(
+            table.lines().any(|l| l.trim_start().starts_with(b)),
+            "{table}"
+        );
+    }
+    for f in [
+        "sweep.csv",
+        "sweep.json",
+        "steps_to_target.svg",
+        "loss_curves.svg",
+    ] {
+        assert!(sweep.join(f).is_file(), "{f} missing");
+    }
+    // A rerun task refuses to overwrite its finished result.
+    let o = Command::new("bash")
+        .arg(&script)
+        .arg(&data)
+        .arg(&sweep)
+        .arg("16,64,full")
+        .env("DPTRAIN", BIN)
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("b64.json"));
+}
