@@ -608,7 +608,7 @@ impl Trainer {
         }
     }
 
-    /// Summed loss of `rows` in evaluation mode, gathered `EVAL_CHUNK` rows at a time.
+    /// Summed loss of `rows` in evaluation mode.
     fn evaluate(
         &self,
         engine: &GradientEngine,
@@ -616,21 +616,41 @@ impl Trainer {
         rows: &[u32],
         buf: &mut Batch,
     ) -> LossSum {
-        let mut total = LossSum::default();
-        for chunk in rows.chunks(EVAL_CHUNK) {
-            buf.gather(&self.dataset, chunk);
-            if let Some(s) = &self.standardizer {
-                s.apply(&mut buf.x);
-            }
-            let view = BatchRef {
-                x: &buf.x,
-                targets: buf.targets(),
-                rows: buf.rows,
-            };
-            total.add(engine.evaluate(params, &view));
-        }
-        total
+        evaluate_rows(
+            engine,
+            &self.dataset,
+            params,
+            rows,
+            self.standardizer.as_deref(),
+            buf,
+        )
     }
+}
+
+/// Summed loss of `rows` of `dataset` in evaluation mode, gathered `EVAL_CHUNK` rows at a time
+/// into `buf` (so a validation pass needs bounded memory, whatever the dataset's size).
+fn evaluate_rows(
+    engine: &GradientEngine,
+    dataset: &Dataset,
+    params: &[f32],
+    rows: &[u32],
+    standardizer: Option<&Standardizer>,
+    buf: &mut Batch,
+) -> LossSum {
+    let mut total = LossSum::default();
+    for chunk in rows.chunks(EVAL_CHUNK) {
+        buf.gather(dataset, chunk);
+        if let Some(s) = standardizer {
+            s.apply(&mut buf.x);
+        }
+        let view = BatchRef {
+            x: &buf.x,
+            targets: buf.targets(),
+            rows: buf.rows,
+        };
+        total.add(engine.evaluate(params, &view));
+    }
+    total
 }
 
 /// Evaluates `params` of `mlp` on every row of `dataset` (evaluation mode, features
@@ -654,22 +674,8 @@ pub fn evaluate_dataset(
         .map_err(|e| Error::config("--threads", format!("cannot start the pool: {e}")))?;
     let rows: Vec<u32> = (0..dataset.rows() as u32).collect();
     let mut buf = Batch::with_capacity(dataset, EVAL_CHUNK.min(rows.len()));
-    let total = pool.install(|| {
-        let mut total = LossSum::default();
-        for chunk in rows.chunks(EVAL_CHUNK) {
-            buf.gather(dataset, chunk);
-            if let Some(s) = standardizer {
-                s.apply(&mut buf.x);
-            }
-            let view = BatchRef {
-                x: &buf.x,
-                targets: buf.targets(),
-                rows: buf.rows,
-            };
-            total.add(engine.evaluate(params, &view));
-        }
-        total
-    });
+    let total =
+        pool.install(|| evaluate_rows(&engine, dataset, params, &rows, standardizer, &mut buf));
     let n = dataset.rows();
     Ok((
         loss.mean(total, n, mlp.outputs()),
