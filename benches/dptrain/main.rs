@@ -6,6 +6,7 @@
 use criterion::{criterion_group, criterion_main};
 
 mod all_reduce;
+mod batch_size;
 mod matmul;
 mod pipeline;
 mod seed_run;
@@ -17,6 +18,7 @@ criterion_group!(
     pipeline::bench,
     step::bench,
     all_reduce::bench,
-    matmul::bench
+    matmul::bench,
+    batch_size::bench
 );
 criterion_main!(benches);
