@@ -256,7 +256,7 @@ impl Observer for RunRecorder {
         self.checkpoints
             .as_ref()
             .and_then(|c| c.every_steps)
-            .is_some_and(|n| n > 0 && global_step % n == 0)
+            .is_some_and(|n| n > 0 && global_step.is_multiple_of(n))
     }
 
     fn on_checkpoint(&mut self, snapshot: &Snapshot<'_>) -> Result<()> {

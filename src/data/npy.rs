@@ -142,7 +142,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(usize, Dtype, Vec<usize>)> {
             ),
         ));
     }
-    if offset % dtype.size() != 0 {
+    if !offset.is_multiple_of(dtype.size()) {
         return Err(Error::data(
             path,
             "data is not aligned for its dtype; re-save the array with np.save",
