@@ -51,9 +51,10 @@ fn steps_plot(r: &SweepReport, path: &Path) -> Result<()> {
     let pts = series(r, |row| row.steps_to_target);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| io(path, e))?;
+    // The y range holds the measured points and the fit's asymptote S_min.
     let (Some(xr), Some(yr)) = (
         log_range(r.rows.iter().map(|row| row.batch as f64)),
-        log_range(pts.iter().map(|p| p.1)),
+        log_range(pts.iter().map(|p| p.1).chain(r.fit.map(|f| f.s_min))),
     ) else {
         return root.present().map_err(|e| io(path, e));
     };
@@ -72,7 +73,9 @@ fn steps_plot(r: &SweepReport, path: &Path) -> Result<()> {
         .map_err(|e| io(path, e))?;
     // Perfect scaling: slope −1 through the smallest batch size's point.
     if let Some(&(b0, s0)) = pts.first() {
-        let guide = [(b0, s0), (xr.end, s0 * b0 / xr.end)];
+        // Ends where it leaves the plot: plotters does not clip lines to a log axis.
+        let end = xr.end.min(b0 * s0 / yr.start);
+        let guide = [(b0, s0), (end, s0 * b0 / end)];
         chart
             .draw_series(LineSeries::new(
                 guide,
@@ -197,7 +200,7 @@ fn curves_plot(r: &SweepReport, path: &Path) -> Result<()> {
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(xr.log_scale(), yr.clone().log_scale())
+        .build_cartesian_2d(xr.clone().log_scale(), yr.clone().log_scale())
         .map_err(|e| io(path, e))?;
     chart
         .configure_mesh()
@@ -222,7 +225,7 @@ fn curves_plot(r: &SweepReport, path: &Path) -> Result<()> {
     if yr.contains(&r.target) {
         chart
             .draw_series(LineSeries::new(
-                [(1.0, r.target), (f64::MAX.sqrt(), r.target)],
+                [(xr.start, r.target), (xr.end, r.target)],
                 ShapeStyle::from(&BLACK.mix(0.4)).stroke_width(1),
             ))
             .map_err(|e| io(path, e))?;
