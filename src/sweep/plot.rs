@@ -21,6 +21,16 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+/// Tick labels without float noise: `0.2`, `1500`, not `0.20000000000000001`.
+fn tick(v: &f64) -> String {
+    if *v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(
         path,
@@ -67,6 +77,8 @@ fn steps_plot(r: &SweepReport, path: &Path) -> Result<()> {
         .map_err(|e| io(path, e))?;
     chart
         .configure_mesh()
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .x_desc("batch size B")
         .y_desc("steps to target S(B)")
         .draw()
@@ -153,6 +165,8 @@ fn simple_plot(
         .map_err(|e| io(path, e))?;
     chart
         .configure_mesh()
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .x_desc("batch size B")
         .y_desc(y_desc)
         .draw()
@@ -204,6 +218,8 @@ fn curves_plot(r: &SweepReport, path: &Path) -> Result<()> {
         .map_err(|e| io(path, e))?;
     chart
         .configure_mesh()
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .x_desc("training samples")
         .y_desc("validation loss")
         .draw()
