@@ -39,6 +39,10 @@ pub struct Prefetcher {
     empty: Option<Sender<Batch>>,
     producer: Option<JoinHandle<()>>,
     waited: Duration,
+    /// Consumed batches not yet handed back (see [`Prefetcher::recycle`]).
+    pending: Vec<Batch>,
+    /// How many consumed batches are handed back together.
+    group: usize,
 }
 
 impl Prefetcher {
@@ -80,16 +84,20 @@ impl Prefetcher {
             empty: Some(empty_tx),
             producer: Some(producer),
             waited: Duration::ZERO,
+            pending: Vec::with_capacity(depth + 1),
+            group: (depth / 2).max(1),
         }
     }
 
     /// The next batch, or `None` after the last one; the time spent blocked is added to
     /// [`Prefetcher::take_wait`].
     pub fn next_batch(&mut self) -> Option<Batch> {
-        let rx = self.full.as_ref()?;
-        if let Ok(b) = rx.try_recv() {
+        if let Ok(b) = self.full.as_ref()?.try_recv() {
             return Some(b);
         }
+        // About to wait: the producer must have every free buffer.
+        self.flush();
+        let rx = self.full.as_ref()?;
         let t = Instant::now();
         let b = rx.recv().ok();
         self.waited += t.elapsed();
@@ -97,10 +105,27 @@ impl Prefetcher {
     }
 
     /// Hands a consumed batch's buffers back to the producer.
-    pub fn recycle(&self, batch: Batch) {
+    ///
+    /// Buffers go back in groups of half the prefetch depth: waking a parked producer is a
+    /// system call of a few microseconds, as long as a small model's whole step, so it should
+    /// happen once per group, not once per step. The queue still holds at least half its depth
+    /// when a group goes back, and [`Prefetcher::next_batch`] hands back everything before it
+    /// would wait, so the producer never starves for buffers.
+    pub fn recycle(&mut self, batch: Batch) {
+        self.pending.push(batch);
+        if self.pending.len() >= self.group {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
         if let Some(tx) = &self.empty {
-            // The producer may have finished; then the buffer is simply dropped.
-            let _ = tx.send(batch);
+            for b in self.pending.drain(..) {
+                // The producer may have finished; then the buffer is simply dropped.
+                let _ = tx.send(b);
+            }
+        } else {
+            self.pending.clear();
         }
     }
 
