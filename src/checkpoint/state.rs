@@ -281,6 +281,32 @@ mod tests {
     }
 
     #[test]
+    fn float_state_round_trips_exactly() {
+        // serde_json parses floats exactly only with its `float_roundtrip` feature; without it
+        // a resumed epoch's loss sum could differ in the last bit.
+        let (identity, mut progress) = sample();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let values = (0..2000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64 * 1000.0
+        });
+        for v in values.chain([0.1 + 0.2, 1.0 / 3.0, 6.02214076e23, 5e-324]) {
+            progress.epoch_loss_sum = v;
+            let snap = Snapshot {
+                progress: &progress,
+                params: &[1.0, 2.0, 3.0, 4.0],
+                momentum: &[],
+                second_moment: &[],
+                best_params: None,
+            };
+            let back = Checkpoint::from_bytes(Path::new("c"), &snap.to_bytes(&identity)).unwrap();
+            assert_eq!(back.progress.epoch_loss_sum.to_bits(), v.to_bits(), "{v:e}");
+        }
+    }
+
+    #[test]
     fn damaged_checkpoints_are_refused_with_a_reason() {
         let (identity, progress) = sample();
         let params = [1.0, -2.0, 3.5, 0.0];
