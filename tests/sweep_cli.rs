@@ -81,6 +81,11 @@ fn a_batch_size_larger_than_the_data_is_refused() {
     refused(&o, &["--batch-size"]);
     let o = sweep(tmp.path(), &["--batch-sizes", "16"]);
     refused(&o, &["--out"]);
+    let o = sweep(
+        tmp.path(),
+        &["--batch-sizes", "16", "--resume", "--out", "x"],
+    );
+    refused(&o, &["--resume", "sweep"]);
 }
 
 #[test]

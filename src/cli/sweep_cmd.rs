@@ -135,6 +135,13 @@ pub fn run(a: SweepArgs) -> Result<()> {
         std::fs::create_dir_all(&out).map_err(|e| Error::config("--out", e.to_string()))?;
         return finish(runs, target, a.step_budget, &out);
     }
+    if let Some(flag) = train.single_run_flag() {
+        return Err(Error::config(
+            flag,
+            "applies to a single training run, not to a sweep (each run starts fresh and \
+             trains its whole epoch budget)",
+        ));
+    }
     if train.has_batch_size() {
         return Err(Error::config(
             "--batch-size",

@@ -253,6 +253,21 @@ impl TrainArgs {
         self.batch_size.is_some()
     }
 
+    /// The first flag given that only makes sense for a single run (a sweep refuses it).
+    pub(super) fn single_run_flag(&self) -> Option<&'static str> {
+        if self.init.is_some() {
+            Some("--init")
+        } else if self.resume {
+            Some("--resume")
+        } else if self.checkpoint_every.is_some() {
+            Some("--checkpoint-every")
+        } else if self.patience.is_some() {
+            Some("--patience")
+        } else {
+            None
+        }
+    }
+
     /// Whether `--lr-scaling` was given (a sweep defaults to linear).
     pub(super) fn has_lr_scaling(&self) -> bool {
         self.lr_scaling.is_some()
