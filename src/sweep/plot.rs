@@ -38,6 +38,35 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     )
 }
 
+/// A log-log chart with its caption, axis descriptions and tick labels drawn.
+type LogChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
+
+/// The axes every plot of the study shares: log-log, captioned, labelled.
+fn log_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    path: &Path,
+    title: &str,
+    (xr, x_desc): (std::ops::Range<f64>, &str),
+    (yr, y_desc): (std::ops::Range<f64>, &str),
+) -> Result<LogChart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(xr.log_scale(), yr.log_scale())
+        .map_err(|e| io(path, e))?;
+    chart
+        .configure_mesh()
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|e| io(path, e))?;
+    Ok(chart)
+}
+
 /// Padded bounds for a log axis.
 fn log_range(values: impl Iterator<Item = f64>) -> Option<std::ops::Range<f64>> {
     let (lo, hi) = values
@@ -45,7 +74,12 @@ fn log_range(values: impl Iterator<Item = f64>) -> Option<std::ops::Range<f64>> 
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
         });
-    (lo <= hi).then(|| lo / 1.5..hi * 1.5)
+    // Out to whole decades, so every log axis carries labelled ticks at both ends.
+    (lo <= hi).then(|| {
+        let lo = 10f64.powf((lo / 1.2).log10().floor());
+        let hi = 10f64.powf((hi * 1.2).log10().ceil());
+        lo..hi
+    })
 }
 
 /// `(batch, value)` pairs of the rows where `f` gives a value.
@@ -68,21 +102,13 @@ fn steps_plot(r: &SweepReport, path: &Path) -> Result<()> {
     ) else {
         return root.present().map_err(|e| io(path, e));
     };
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Steps to target vs batch size", ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(xr.clone().log_scale(), yr.clone().log_scale())
-        .map_err(|e| io(path, e))?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&tick)
-        .y_label_formatter(&tick)
-        .x_desc("batch size B")
-        .y_desc("steps to target S(B)")
-        .draw()
-        .map_err(|e| io(path, e))?;
+    let mut chart = log_chart(
+        &root,
+        path,
+        "Steps to target vs batch size",
+        (xr.clone(), "batch size B"),
+        (yr.clone(), "steps to target S(B)"),
+    )?;
     // Perfect scaling: slope −1 through the smallest batch size's point.
     if let Some(&(b0, s0)) = pts.first() {
         // Ends where it leaves the plot: plotters does not clip lines to a log axis.
@@ -156,21 +182,7 @@ fn simple_plot(
     ) else {
         return root.present().map_err(|e| io(path, e));
     };
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(xr.log_scale(), yr.log_scale())
-        .map_err(|e| io(path, e))?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&tick)
-        .y_label_formatter(&tick)
-        .x_desc("batch size B")
-        .y_desc(y_desc)
-        .draw()
-        .map_err(|e| io(path, e))?;
+    let mut chart = log_chart(&root, path, title, (xr, "batch size B"), (yr, y_desc))?;
     chart
         .draw_series(LineSeries::new(pts.clone(), &COLORS[0]))
         .map_err(|e| io(path, e))?;
@@ -206,24 +218,13 @@ fn curves_plot(r: &SweepReport, path: &Path) -> Result<()> {
     let (Some(xr), Some(yr)) = (xr, yr) else {
         return root.present().map_err(|e| io(path, e));
     };
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Validation loss vs samples, per batch size",
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(xr.clone().log_scale(), yr.clone().log_scale())
-        .map_err(|e| io(path, e))?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&tick)
-        .y_label_formatter(&tick)
-        .x_desc("training samples")
-        .y_desc("validation loss")
-        .draw()
-        .map_err(|e| io(path, e))?;
+    let mut chart = log_chart(
+        &root,
+        path,
+        "Validation loss vs samples, per batch size",
+        (xr.clone(), "training samples"),
+        (yr.clone(), "validation loss"),
+    )?;
     for (i, run) in chosen.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let pts: Vec<(f64, f64)> = run
@@ -266,8 +267,9 @@ pub fn write_plots(r: &SweepReport, dir: &Path) -> Result<()> {
         r,
         &dir.join("wall_to_target.svg"),
         "Wall time to target vs batch size",
-        "training seconds to target",
-        series(r, |row| row.wall_to_target_s),
+        // Milliseconds: plotters labels no ticks on a log axis below 0.1.
+        "training milliseconds to target",
+        series(r, |row| row.wall_to_target_s.map(|s| s * 1e3)),
     )?;
     simple_plot(
         r,
