@@ -1,5 +1,6 @@
 //! Per-shard gradients on a rayon pool, reduced in a fixed order into the batch-mean gradient.
 
+use std::ops::Range;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -208,7 +209,7 @@ impl GradientEngine {
                 Some(sq) => {
                     reduce_with_squares(grad, &bufs[..n], wave == 0, last, sq);
                     // Chunk partials combined in chunk order, shards in shard order.
-                    for (i, _) in sums[..n].iter().enumerate() {
+                    for i in 0..n {
                         let rows = self.shard(batch, first + i).1.rows;
                         // A shard buffer holds its rows' gradient sum over the batch size:
                         // scale to the shard's own mean.
@@ -276,16 +277,22 @@ pub fn reduce_in_order(out: &mut [f32], shards: &[Vec<f32>], overwrite: bool) {
         .enumerate()
         .for_each(|(c, out)| {
             let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
-            let mut rest = shards.iter();
-            if overwrite {
-                out.copy_from_slice(&rest.next().expect("at least one shard")[range.clone()]);
-            }
-            for b in rest {
-                out.iter_mut()
-                    .zip(&b[range.clone()])
-                    .for_each(|(o, &g)| *o += g);
-            }
+            sum_chunk(out, shards, range, overwrite);
         });
+}
+
+/// One chunk of the reduction: `out[range]` (=|+=) `s₀ + s₁ + …`, shard by shard. The one place
+/// that fixes the summation order.
+fn sum_chunk(out: &mut [f32], shards: &[Vec<f32>], range: Range<usize>, overwrite: bool) {
+    let mut rest = shards.iter();
+    if overwrite {
+        out.copy_from_slice(&rest.next().expect("at least one shard")[range.clone()]);
+    }
+    for b in rest {
+        out.iter_mut()
+            .zip(&b[range.clone()])
+            .for_each(|(o, &g)| *o += g);
+    }
 }
 
 /// [`reduce_in_order`] that also records, per chunk, each shard's sum of squares and (in the
@@ -303,14 +310,9 @@ fn reduce_with_squares(
         .for_each(|(c, (out, sq))| {
             let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
             for (k, b) in shards.iter().enumerate() {
-                let b = &b[range.clone()];
-                sq[k] = sum_of_squares(b);
-                if overwrite && k == 0 {
-                    out.copy_from_slice(b);
-                } else {
-                    out.iter_mut().zip(b).for_each(|(o, &g)| *o += g);
-                }
+                sq[k] = sum_of_squares(&b[range.clone()]);
             }
+            sum_chunk(out, shards, range, overwrite);
             sq[WAVE] = if last { sum_of_squares(out) } else { 0.0 };
         });
 }
