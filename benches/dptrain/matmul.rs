@@ -1,7 +1,11 @@
-//! The measurement behind the matrix-product backend: `gemm` (what dptrain uses) against
-//! ndarray's `general_mat_mul` (matrixmultiply), single-threaded, on the three products of a
-//! layer's forward and backward pass (weights stored `[out, in]` like PyTorch), for the large
-//! MLP's shard shapes and the seed's tiny layer.
+//! The measurement behind the matrix-product backend, single-threaded, on the three products of
+//! a layer's forward and backward pass (weights stored `[out, in]` like PyTorch), for the large
+//! MLP's shard shapes and the seed's tiny layer:
+//! - `dptrain`: what training uses, `model::matmul` (gemm's kernels, driven with reused packing
+//!   buffers);
+//! - `gemm_entry`: the `gemm` crate's own entry point, which allocates its packing buffers on
+//!   every call (same kernels, bit-identical results);
+//! - `ndarray`: ndarray's `general_mat_mul` (matrixmultiply).
 
 use criterion::{Criterion, Throughput};
 use dptrain::model::matmul::{Accum, Mat, matmul};
@@ -30,7 +34,7 @@ pub fn bench(c: &mut Criterion) {
             w.as_slice().unwrap(),
             dz.as_slice().unwrap(),
         );
-        g.bench_function(format!("gemm/forward_A_Wt/{shape}"), |b| {
+        g.bench_function(format!("dptrain/forward_A_Wt/{shape}"), |b| {
             b.iter(|| {
                 let out = z.as_slice_mut().unwrap();
                 matmul(
@@ -41,10 +45,13 @@ pub fn bench(c: &mut Criterion) {
                 )
             })
         });
+        g.bench_function(format!("gemm_entry/forward_A_Wt/{shape}"), |b| {
+            b.iter(|| gemm_entry(z.as_slice_mut().unwrap(), m, n, k, (a_s, 1, k), (w_s, k, 1)))
+        });
         g.bench_function(format!("ndarray/forward_A_Wt/{shape}"), |b| {
             b.iter(|| general_mat_mul(1.0, &a, &w.t(), 0.0, &mut z))
         });
-        g.bench_function(format!("gemm/weight_grad_dZt_A/{shape}"), |b| {
+        g.bench_function(format!("dptrain/weight_grad_dZt_A/{shape}"), |b| {
             b.iter(|| {
                 let out = dw.as_slice_mut().unwrap();
                 matmul(
@@ -55,10 +62,22 @@ pub fn bench(c: &mut Criterion) {
                 )
             })
         });
+        g.bench_function(format!("gemm_entry/weight_grad_dZt_A/{shape}"), |b| {
+            b.iter(|| {
+                gemm_entry(
+                    dw.as_slice_mut().unwrap(),
+                    n,
+                    k,
+                    m,
+                    (dz_s, n, 1),
+                    (a_s, 1, k),
+                )
+            })
+        });
         g.bench_function(format!("ndarray/weight_grad_dZt_A/{shape}"), |b| {
             b.iter(|| general_mat_mul(1.0, &dz.t(), &a, 0.0, &mut dw))
         });
-        g.bench_function(format!("gemm/input_grad_dZ_W/{shape}"), |b| {
+        g.bench_function(format!("dptrain/input_grad_dZ_W/{shape}"), |b| {
             b.iter(|| {
                 let out = da.as_slice_mut().unwrap();
                 matmul(
@@ -69,9 +88,60 @@ pub fn bench(c: &mut Criterion) {
                 )
             })
         });
+        g.bench_function(format!("gemm_entry/input_grad_dZ_W/{shape}"), |b| {
+            b.iter(|| {
+                gemm_entry(
+                    da.as_slice_mut().unwrap(),
+                    m,
+                    k,
+                    n,
+                    (dz_s, 1, n),
+                    (w_s, 1, k),
+                )
+            })
+        });
         g.bench_function(format!("ndarray/input_grad_dZ_W/{shape}"), |b| {
             b.iter(|| general_mat_mul(1.0, &dz, &w, 0.0, &mut da))
         });
     }
     g.finish();
+}
+
+/// `dst (rows × cols, row-major) = lhs · rhs` through `gemm::gemm`, operands given as
+/// (data, column stride, row stride) with inner dimension `inner`.
+fn gemm_entry(
+    dst: &mut [f32],
+    rows: usize,
+    cols: usize,
+    inner: usize,
+    lhs: (&[f32], usize, usize),
+    rhs: (&[f32], usize, usize),
+) {
+    assert!(dst.len() >= rows * cols);
+    assert!(lhs.0.len() >= rows * inner && rhs.0.len() >= inner * cols);
+    // SAFETY: the strides describe row-major or transposed row-major buffers of the asserted
+    // sizes; `dst` is a unique borrow.
+    unsafe {
+        gemm::gemm(
+            rows,
+            cols,
+            inner,
+            dst.as_mut_ptr(),
+            1,
+            cols as isize,
+            false,
+            lhs.0.as_ptr(),
+            lhs.1 as isize,
+            lhs.2 as isize,
+            rhs.0.as_ptr(),
+            rhs.1 as isize,
+            rhs.2 as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
 }

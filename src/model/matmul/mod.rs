@@ -5,24 +5,15 @@
 //! `gemm` with its `x86-v4` kernels reaches 125–200 GFLOP/s against matrixmultiply's 75–100,
 //! and for the seed's tiny layers both cost about a microsecond of call overhead.
 //!
-//! Each product runs on the calling thread only ([`gemm::Parallelism::None`]): data parallelism
-//! comes from shards, one product per shard per core, which also keeps every shard's result
-//! independent of the thread count.
+//! Each product runs on the calling thread only: data parallelism comes from shards, one product
+//! per shard per core, which also keeps every shard's result independent of the thread count.
+//!
+//! Products allocate nothing once warm: [`packed`](self) drives gemm's kernels with packing
+//! buffers owned by the calling thread (gemm's own entry point allocates them on every call).
 
-use std::cell::Cell;
+mod packed;
 
-thread_local! {
-    static IN_BACKEND: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether the current thread is inside a call to the `gemm` backend.
-///
-/// `gemm` allocates its packing buffers on every product (it has no API to pass them in);
-/// everything else in a training step is allocation-free. A counting allocator uses this to
-/// tell the two apart (see `tests/no_alloc.rs`).
-pub fn in_backend() -> bool {
-    IN_BACKEND.with(Cell::get)
-}
+use packed::Product;
 
 /// Whether a product replaces the destination or is added to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,35 +83,27 @@ pub fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accum: Accum) {
         }
         return;
     }
-    // SAFETY: every index gemm touches is (i·rs + j·cs) for i < rows, j < cols of each operand;
-    // `Mat::row_major` checked that rows·cols elements exist, transposition only swaps the roles
-    // of the two strides, and `dst` holds m·n row-major elements (checked above). `dst` is a
-    // unique borrow, so it cannot alias `a` or `b`.
-    IN_BACKEND.with(|f| f.set(true));
+    // SAFETY: every index the product touches is (i·rs + j·cs) for i < rows, j < cols of each
+    // operand; `Mat::row_major` checked that rows·cols elements exist, transposition only swaps
+    // the roles of the two strides, and `dst` holds m·n row-major elements (checked above). `dst`
+    // is a unique borrow, so it cannot alias `a` or `b`.
     unsafe {
-        gemm::gemm(
+        packed::multiply(Product {
             m,
             n,
             k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accum == Accum::Add,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
+            dst: dst.as_mut_ptr(),
+            dst_cs: 1,
+            dst_rs: n as isize,
+            read_dst: accum == Accum::Add,
+            lhs: a.data.as_ptr(),
+            lhs_cs: a.cs as isize,
+            lhs_rs: a.rs as isize,
+            rhs: b.data.as_ptr(),
+            rhs_cs: b.cs as isize,
+            rhs_rs: b.rs as isize,
+        });
     }
-    IN_BACKEND.with(|f| f.set(false));
 }
 
 #[cfg(test)]

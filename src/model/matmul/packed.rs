@@ -1,0 +1,490 @@
+//! An allocation-free driver for the `gemm` crate's f32 kernels.
+//!
+//! `gemm::gemm` allocates its packing buffers (and a small flag vector) inside every product and
+//! has no API to pass them in; a training step makes dozens of products. This module replays
+//! gemm 0.19.0's single-threaded blocked algorithm (`gemm_common::gemm::gemm_basic_generic` with
+//! `Parallelism::None`) step for step — the same block sizes, packing decisions, packing routines
+//! and micro-kernels, called in the same order — but packs into buffers owned by the calling
+//! thread, which grow to the largest product the thread has seen and are then reused. The
+//! results are bit-identical to `gemm::gemm` (tested below), so nothing downstream changes; only
+//! the allocations go.
+//!
+//! Shapes that gemm routes to its special paths (tiny outputs, k ≤ 2, matrix–vector products),
+//! which allocate nothing, still go to `gemm::gemm`, as do CPUs without FMA and non-x86 targets.
+
+use std::cell::RefCell;
+
+use gemm_common::Ptr;
+use gemm_common::cache::{CACHE_INFO, KernelParams, kernel_params};
+use gemm_common::gemm::{
+    CACHELINE_ALIGN, get_lhs_packing_threshold_single_thread, get_rhs_packing_threshold,
+};
+use gemm_common::microkernel::MicroKernelFn;
+use gemm_common::pack_operands::{pack_lhs, pack_rhs};
+use gemm_common::simd::{MixedSimd, Simd};
+
+/// One product `dst = [dst +] lhs · rhs` in gemm's raw form: `m × n` destination, inner
+/// dimension `k`, every operand given by a pointer and its column and row strides (in elements).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Product {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub dst: *mut f32,
+    pub dst_cs: isize,
+    pub dst_rs: isize,
+    pub read_dst: bool,
+    pub lhs: *const f32,
+    pub lhs_cs: isize,
+    pub lhs_rs: isize,
+    pub rhs: *const f32,
+    pub rhs_cs: isize,
+    pub rhs_rs: isize,
+}
+
+impl Product {
+    /// gemm's first step: work on the transpose when the destination is row-oriented, because
+    /// its micro-kernels write column-major tiles.
+    fn oriented(self) -> Self {
+        if self.dst_cs.abs() < self.dst_rs.abs() {
+            Product {
+                m: self.n,
+                n: self.m,
+                dst_cs: self.dst_rs,
+                dst_rs: self.dst_cs,
+                lhs: self.rhs,
+                lhs_cs: self.rhs_rs,
+                lhs_rs: self.rhs_cs,
+                rhs: self.lhs,
+                rhs_cs: self.lhs_rs,
+                rhs_rs: self.lhs_cs,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
+    /// Whether gemm 0.19.0 would leave its blocked algorithm for a special path (in the order it
+    /// checks them): horizontal kernels for tiny outputs, outer products for k ≤ 2, and
+    /// matrix–vector products.
+    fn takes_special_path(&self, has_horizontal_kernels: bool) -> bool {
+        let p = self;
+        (has_horizontal_kernels && p.lhs_cs == 1 && p.rhs_rs == 1 && p.m * p.n <= 16 * 16)
+            || p.k <= 2
+            || (p.n <= 1 && p.lhs_rs == 1 && p.dst_rs == 1)
+            || (p.n <= 1 && p.lhs_cs == 1 && p.rhs_rs == 1)
+            || (p.m <= 1 && p.rhs_cs == 1 && p.dst_cs == 1)
+            || (p.m <= 1 && p.rhs_rs == 1 && p.lhs_cs == 1)
+    }
+
+    /// Hands the product to `gemm::gemm` itself.
+    ///
+    /// # Safety
+    /// As for [`multiply`].
+    unsafe fn with_gemm(self) {
+        // SAFETY: the caller vouches for the pointers and strides.
+        unsafe {
+            gemm::gemm(
+                self.m,
+                self.n,
+                self.k,
+                self.dst,
+                self.dst_cs,
+                self.dst_rs,
+                self.read_dst,
+                self.lhs,
+                self.lhs_cs,
+                self.lhs_rs,
+                self.rhs,
+                self.rhs_cs,
+                self.rhs_rs,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+}
+
+/// Packing buffers of one thread. They only grow, so after the first step of a training run
+/// (the largest products come every step) no product allocates.
+#[derive(Default)]
+struct PackBuffers {
+    rhs: Vec<f32>,
+    lhs: Vec<f32>,
+    did_pack_lhs: Vec<bool>,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<PackBuffers> = RefCell::new(PackBuffers::default());
+}
+
+/// A pointer to `len` elements of `buf` aligned to gemm's cache-line alignment, growing `buf`
+/// if it is too small.
+fn aligned(buf: &mut Vec<f32>, len: usize) -> *mut f32 {
+    let pad = CACHELINE_ALIGN / size_of::<f32>();
+    if buf.len() < len + pad {
+        buf.resize(len + pad, 0.0);
+    }
+    let offset = buf.as_ptr().align_offset(CACHELINE_ALIGN);
+    debug_assert!(offset <= pad);
+    buf[offset..].as_mut_ptr()
+}
+
+/// Computes `p` with gemm's kernels for this CPU, bit-identical to `gemm::gemm`.
+///
+/// # Safety
+/// Every index `i·rs + j·cs` inside each operand's shape must be in bounds of its allocation,
+/// all strides must be non-negative, and `dst` must not alias `lhs` or `rhs`.
+pub(super) unsafe fn multiply(p: Product) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            use gemm_f32::microkernel::avx512f::f32 as k;
+            if let Some(simd) = <gemm_common::simd::V4 as MixedSimd<f32, f32, f32, f32>>::try_new()
+            {
+                // N = 16 lanes; gemm-f32 instantiates its AVX-512 kernels with MR = MR_DIV_N · 16.
+                // SAFETY: forwarded from the caller; the ISA was detected above.
+                unsafe {
+                    return blocked::<_, 16, { k::MR_DIV_N * 16 }, { k::NR }, { k::MR_DIV_N }>(
+                        simd,
+                        &k::UKR,
+                        k::H_M > 0 && k::H_N > 0,
+                        p,
+                    );
+                }
+            }
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            use gemm_f32::microkernel::fma::f32 as k;
+            if let Some(simd) = <gemm_common::simd::V3 as MixedSimd<f32, f32, f32, f32>>::try_new()
+            {
+                // SAFETY: as above, with N = 8 lanes.
+                unsafe {
+                    return blocked::<_, 8, { k::MR_DIV_N * 8 }, { k::NR }, { k::MR_DIV_N }>(
+                        simd,
+                        &k::UKR,
+                        k::H_M > 0 && k::H_N > 0,
+                        p,
+                    );
+                }
+            }
+        }
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { p.with_gemm() }
+}
+
+/// gemm-common 0.19.0 `gemm_basic_generic`, single-threaded, real f32, no conjugation, with
+/// the packing buffers taken from the thread's [`PackBuffers`].
+///
+/// # Safety
+/// As for [`multiply`]; `ukr` must be the kernels of the ISA `simd` proves present.
+unsafe fn blocked<
+    S: Simd,
+    const N: usize,
+    const MR: usize,
+    const NR: usize,
+    const MR_DIV_N: usize,
+>(
+    simd: S,
+    ukr: &[[MicroKernelFn<f32>; NR]; MR_DIV_N],
+    has_horizontal_kernels: bool,
+    p: Product,
+) {
+    let q = p.oriented();
+    if q.m == 0 || q.n == 0 || q.k == 0 || q.takes_special_path(has_horizontal_kernels) {
+        // SAFETY: forwarded from the caller.
+        return unsafe { p.with_gemm() };
+    }
+    let Product {
+        m,
+        n,
+        k,
+        dst,
+        dst_cs,
+        dst_rs,
+        read_dst,
+        lhs,
+        lhs_cs,
+        lhs_rs,
+        rhs,
+        rhs_cs,
+        rhs_rs,
+    } = q;
+
+    let KernelParams { kc, mc, nc } = if m <= 64 && n <= 64 {
+        let kc = k.min(512);
+        let alloc = CACHE_INFO[1].cache_bytes / size_of::<f32>();
+        KernelParams {
+            kc,
+            mc: (alloc / kc) / MR * MR,
+            nc: n.next_multiple_of(NR),
+        }
+    } else {
+        kernel_params(m, n, k, MR, NR, size_of::<f32>())
+    };
+    let nc = if nc > 0 { nc } else { 128 * NR };
+    let packed_rhs_stride = kc * NR;
+    let packed_lhs_stride = kc * MR;
+
+    let do_pack_rhs = (rhs_rs.unsigned_abs() != 1 && m > 2 * MR)
+        || (rhs_rs.unsigned_abs() == 1 && m > get_rhs_packing_threshold() * MR);
+    let do_prepack_lhs = m <= 2 * mc && ((m % N != 0) || lhs_rs != 1);
+    let packing_threshold = get_lhs_packing_threshold_single_thread();
+    let (packed_rhs_rs, packed_rhs_cs) = if do_pack_rhs {
+        (NR as isize, 1)
+    } else {
+        (rhs_rs, rhs_cs)
+    };
+    let alpha_first = if read_dst { 1.0f32 } else { 0.0 };
+
+    BUFFERS.with(|buffers| {
+        let buffers = &mut *buffers.borrow_mut();
+        let packed_rhs = if do_pack_rhs {
+            aligned(&mut buffers.rhs, packed_rhs_stride * (nc / NR))
+        } else {
+            std::ptr::null_mut()
+        };
+        // Either all of the lhs packed once per depth block, or one row block at a time.
+        let packed_lhs = if do_prepack_lhs {
+            aligned(&mut buffers.lhs, packed_lhs_stride * m.div_ceil(MR))
+        } else {
+            aligned(&mut buffers.lhs, packed_lhs_stride * (mc / MR))
+        };
+        if buffers.did_pack_lhs.len() < mc / MR {
+            buffers.did_pack_lhs.resize(mc / MR, false);
+        }
+        let did_pack_lhs = &mut buffers.did_pack_lhs[..mc / MR];
+
+        // SAFETY (whole loop): offsets stay inside the operands' shapes (the caller's contract)
+        // or inside the packing buffers sized above exactly as gemm sizes its own.
+        let mut col_outer = 0;
+        while col_outer != n {
+            let n_chunk = nc.min(n - col_outer);
+            let mut alpha = alpha_first;
+            let mut depth_outer = 0;
+            while depth_outer != k {
+                let k_chunk = kc.min(k - depth_outer);
+                let alpha_status = if alpha == 0.0 {
+                    0
+                } else if alpha == 1.0 {
+                    1
+                } else {
+                    2
+                };
+                if do_pack_rhs {
+                    unsafe {
+                        pack_rhs::<f32, 1, NR, _>(
+                            simd,
+                            n_chunk,
+                            k_chunk,
+                            Ptr(packed_rhs),
+                            Ptr(rhs.wrapping_offset(
+                                depth_outer as isize * rhs_rs + col_outer as isize * rhs_cs,
+                            ) as *mut f32),
+                            rhs_cs,
+                            rhs_rs,
+                            packed_rhs_stride,
+                        );
+                    }
+                }
+                if do_prepack_lhs {
+                    unsafe {
+                        pack_lhs::<f32, N, MR, _>(
+                            simd,
+                            m,
+                            k_chunk,
+                            Ptr(packed_lhs),
+                            Ptr(lhs.wrapping_offset(depth_outer as isize * lhs_cs) as *mut f32),
+                            lhs_cs,
+                            lhs_rs,
+                            packed_lhs_stride,
+                        );
+                    }
+                }
+                let n_col_mini_chunks = n_chunk.div_ceil(NR);
+
+                let mut row_outer = 0;
+                while row_outer != m {
+                    let mut m_chunk = mc.min(m - row_outer);
+                    if m_chunk > N && !do_prepack_lhs {
+                        m_chunk = m_chunk / N * N;
+                    }
+                    let n_row_mini_chunks = m_chunk.div_ceil(MR);
+                    let do_pack_lhs = !do_prepack_lhs
+                        && ((m_chunk % N != 0) || lhs_rs != 1 || n_chunk > packing_threshold * NR);
+                    let packed_lhs_cs = if do_prepack_lhs || do_pack_lhs {
+                        MR as isize
+                    } else {
+                        lhs_cs
+                    };
+                    did_pack_lhs.fill(false);
+                    for j in 0..n_col_mini_chunks {
+                        let col_inner = NR * j;
+                        let n_chunk_inner = NR.min(n_chunk - col_inner);
+                        let flags = did_pack_lhs[..n_row_mini_chunks].iter_mut();
+                        for (i, did_pack) in flags.enumerate() {
+                            let row_inner = MR * i;
+                            let m_chunk_inner = MR.min(m_chunk - row_inner);
+                            let dst_tile = dst.wrapping_offset(
+                                (row_outer + row_inner) as isize * dst_rs
+                                    + (col_outer + col_inner) as isize * dst_cs,
+                            );
+                            let lhs_tile = lhs.wrapping_offset(
+                                (row_outer + row_inner) as isize * lhs_rs
+                                    + depth_outer as isize * lhs_cs,
+                            );
+                            if do_pack_lhs && !*did_pack {
+                                unsafe {
+                                    pack_lhs::<f32, N, MR, _>(
+                                        simd,
+                                        m_chunk_inner,
+                                        k_chunk,
+                                        Ptr(packed_lhs.wrapping_add(i * packed_lhs_stride)),
+                                        Ptr(lhs_tile as *mut f32),
+                                        lhs_cs,
+                                        lhs_rs,
+                                        packed_lhs_stride,
+                                    );
+                                }
+                                *did_pack = true;
+                            }
+                            let lhs_ptr = if do_pack_lhs {
+                                packed_lhs.wrapping_add(i * packed_lhs_stride) as *const f32
+                            } else if do_prepack_lhs {
+                                packed_lhs.wrapping_add((i + row_outer / MR) * packed_lhs_stride)
+                                    as *const f32
+                            } else {
+                                lhs_tile
+                            };
+                            let rhs_ptr = if do_pack_rhs {
+                                packed_rhs.wrapping_add(j * packed_rhs_stride) as *const f32
+                            } else {
+                                rhs.wrapping_offset(
+                                    depth_outer as isize * rhs_rs
+                                        + (col_outer + col_inner) as isize * rhs_cs,
+                                )
+                            };
+                            let kernel = ukr[m_chunk_inner.div_ceil(N) - 1][n_chunk_inner - 1];
+                            unsafe {
+                                kernel(
+                                    m_chunk_inner,
+                                    n_chunk_inner,
+                                    k_chunk,
+                                    dst_tile,
+                                    lhs_ptr,
+                                    rhs_ptr,
+                                    dst_cs,
+                                    dst_rs,
+                                    packed_lhs_cs,
+                                    packed_rhs_rs,
+                                    packed_rhs_cs,
+                                    alpha,
+                                    1.0,
+                                    alpha_status,
+                                    false,
+                                    false,
+                                    false,
+                                    std::ptr::null(),
+                                );
+                            }
+                        }
+                    }
+                    row_outer += m_chunk;
+                }
+                alpha = 1.0;
+                depth_outer += k_chunk;
+            }
+            col_outer += n_chunk;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Every layout the model uses (row-major destination; each operand plain or transposed),
+    /// over shapes that reach each of gemm's decisions: small blocks, lhs packed per row block
+    /// or all at once, rhs packed or read in place, several depth and column blocks, ragged
+    /// edges, and the special paths.
+    #[test]
+    fn bit_identical_to_gemm_for_every_layout_and_shape() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let shapes = [
+            (1, 1, 1),
+            (3, 2, 5),
+            (16, 16, 16),
+            (17, 33, 9),
+            (64, 64, 64),
+            (65, 70, 63),
+            (128, 784, 1024),
+            (128, 1024, 10),
+            (10, 128, 1024),
+            (1024, 128, 784),
+            (200, 1500, 130),
+            (7, 3000, 300),
+            (300, 5, 700),
+            (129, 129, 8200),
+        ];
+        let mut checked_blocked = 0;
+        for &(m, k, n) in &shapes {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let init: Vec<f32> = (0..m * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            for (at, bt) in [(false, false), (true, false), (false, true), (true, true)] {
+                // Strides (column, row) of a row-major matrix, or of the transpose of one.
+                let (a_cs, a_rs) = if at { (m, 1) } else { (1, k) };
+                let (b_cs, b_rs) = if bt { (k, 1) } else { (1, n) };
+                for read_dst in [false, true] {
+                    let mut ours = init.clone();
+                    let mut theirs = init.clone();
+                    let product = |dst: &mut Vec<f32>| Product {
+                        m,
+                        n,
+                        k,
+                        dst: dst.as_mut_ptr(),
+                        dst_cs: 1,
+                        dst_rs: n as isize,
+                        read_dst,
+                        lhs: a.as_ptr(),
+                        lhs_cs: a_cs as isize,
+                        lhs_rs: a_rs as isize,
+                        rhs: b.as_ptr(),
+                        rhs_cs: b_cs as isize,
+                        rhs_rs: b_rs as isize,
+                    };
+                    let p = product(&mut ours);
+                    if !p.oriented().takes_special_path(true) {
+                        checked_blocked += 1;
+                    }
+                    // SAFETY: the strides describe the buffers above exactly.
+                    unsafe {
+                        multiply(p);
+                        product(&mut theirs).with_gemm();
+                    }
+                    let differing = ours
+                        .iter()
+                        .zip(&theirs)
+                        .filter(|(x, y)| x.to_bits() != y.to_bits())
+                        .count();
+                    assert_eq!(
+                        differing,
+                        0,
+                        "{m}×{k}·{k}×{n} at={at} bt={bt} read_dst={read_dst}: \
+                         {differing} of {} elements differ from gemm",
+                        m * n
+                    );
+                }
+            }
+        }
+        assert!(checked_blocked > 60, "only {checked_blocked} blocked cases");
+    }
+}
