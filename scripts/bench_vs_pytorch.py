@@ -7,12 +7,13 @@ For each case it generates the dataset once (dptrain gen), then alternates: one 
 `dptrain train` process (timed from outside: process wall time, start-up included), then
 ../shared/anchors/pytorch_reference.py (its own loop-only timing, import and load excluded).
 It prints the median of each and their ratio. Needs `cargo build --release` and
-`pip install torch numpy`.
+`pip install torch numpy`. DPTRAIN_BIN=path times another dptrain build (e.g. an older commit's)
+against the same anchor.
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "dptrain")
+BIN = os.environ.get("DPTRAIN_BIN") or os.path.join(ROOT, "target", "release", "dptrain")
 ANCHOR = os.path.join(ROOT, "..", "shared", "anchors", "pytorch_reference.py")
 
 CASES = {
