@@ -411,31 +411,38 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    /// Every layout the model uses (row-major destination; each operand plain or transposed),
-    /// over shapes that reach each of gemm's decisions: small blocks, lhs packed per row block
-    /// or all at once, rhs packed or read in place, several depth and column blocks, ragged
-    /// edges, and the special paths.
-    #[test]
-    fn bit_identical_to_gemm_for_every_layout_and_shape() {
+    /// Shapes (m, k, n) that reach each of gemm's decisions: small blocks, lhs packed per row
+    /// block or all at once, rhs packed or read in place, several depth and column blocks,
+    /// ragged edges, and the special paths.
+    const SHAPES: [(usize, usize, usize); 14] = [
+        (1, 1, 1),
+        (3, 2, 5),
+        (16, 16, 16),
+        (17, 33, 9),
+        (64, 64, 64),
+        (65, 70, 63),
+        (128, 784, 1024),
+        (128, 1024, 10),
+        (10, 128, 1024),
+        (1024, 128, 784),
+        (200, 1500, 130),
+        (7, 3000, 300),
+        (300, 5, 700),
+        (129, 129, 8200),
+    ];
+
+    /// Runs `ours` and `theirs` on every shape, every layout the model uses (row-major
+    /// destination; each operand plain or transposed) and both accumulation modes, each on its
+    /// own copy of the same destination, and asserts the results bit-identical. Returns how many
+    /// cases took the blocked algorithm rather than a special path.
+    fn assert_bit_identical(
+        has_horizontal_kernels: bool,
+        ours: impl Fn(Product),
+        theirs: impl Fn(Product),
+    ) -> usize {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let shapes = [
-            (1, 1, 1),
-            (3, 2, 5),
-            (16, 16, 16),
-            (17, 33, 9),
-            (64, 64, 64),
-            (65, 70, 63),
-            (128, 784, 1024),
-            (128, 1024, 10),
-            (10, 128, 1024),
-            (1024, 128, 784),
-            (200, 1500, 130),
-            (7, 3000, 300),
-            (300, 5, 700),
-            (129, 129, 8200),
-        ];
-        let mut checked_blocked = 0;
-        for &(m, k, n) in &shapes {
+        let mut blocked_cases = 0;
+        for (m, k, n) in SHAPES {
             let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
             let init: Vec<f32> = (0..m * n).map(|_| rng.random_range(-1.0..1.0)).collect();
@@ -444,8 +451,6 @@ mod tests {
                 let (a_cs, a_rs) = if at { (m, 1) } else { (1, k) };
                 let (b_cs, b_rs) = if bt { (k, 1) } else { (1, n) };
                 for read_dst in [false, true] {
-                    let mut ours = init.clone();
-                    let mut theirs = init.clone();
                     let product = |dst: &mut Vec<f32>| Product {
                         m,
                         n,
@@ -461,30 +466,114 @@ mod tests {
                         rhs_cs: b_cs as isize,
                         rhs_rs: b_rs as isize,
                     };
-                    let p = product(&mut ours);
-                    if !p.oriented().takes_special_path(true) {
-                        checked_blocked += 1;
+                    let mut got = init.clone();
+                    let mut want = init.clone();
+                    let p = product(&mut got);
+                    if !p.oriented().takes_special_path(has_horizontal_kernels) {
+                        blocked_cases += 1;
                     }
-                    // SAFETY: the strides describe the buffers above exactly.
-                    unsafe {
-                        multiply(p);
-                        product(&mut theirs).with_gemm();
-                    }
-                    let differing = ours
+                    ours(p);
+                    theirs(product(&mut want));
+                    let differing = got
                         .iter()
-                        .zip(&theirs)
+                        .zip(&want)
                         .filter(|(x, y)| x.to_bits() != y.to_bits())
                         .count();
                     assert_eq!(
                         differing,
                         0,
                         "{m}×{k}·{k}×{n} at={at} bt={bt} read_dst={read_dst}: \
-                         {differing} of {} elements differ from gemm",
+                         {differing} of {} elements differ",
                         m * n
                     );
                 }
             }
         }
-        assert!(checked_blocked > 60, "only {checked_blocked} blocked cases");
+        blocked_cases
+    }
+
+    /// What training calls, against `gemm::gemm`, with the kernels of this CPU.
+    #[test]
+    fn bit_identical_to_gemm_for_every_layout_and_shape() {
+        // SAFETY (both closures): the products describe the test's own buffers exactly.
+        let blocked_cases = assert_bit_identical(
+            true,
+            |p| unsafe { multiply(p) },
+            |p| unsafe { p.with_gemm() },
+        );
+        assert!(blocked_cases > 60, "only {blocked_cases} blocked cases");
+    }
+
+    /// The AVX2+FMA kernels, which CPUs without AVX-512 get, checked on any CPU with FMA
+    /// against gemm-common's own driver (`gemm_basic_generic`, which `gemm::gemm` calls after
+    /// orienting the product) run with the same kernels. Special paths are out of scope here:
+    /// `blocked` hands them to `gemm::gemm`, which would pick this CPU's best kernels.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn fma_kernels_bit_identical_to_gemms_driver() {
+        use gemm_f32::microkernel::fma::f32 as k;
+        let Some(simd) = <gemm_common::simd::V3 as MixedSimd<f32, f32, f32, f32>>::try_new() else {
+            eprintln!("skipped: this CPU has no AVX2/FMA");
+            return;
+        };
+        let has_h = k::H_M > 0 && k::H_N > 0;
+        let blocked_cases = assert_bit_identical(
+            has_h,
+            // SAFETY: as above; the FMA kernels run only where V3 was detected.
+            |p| unsafe {
+                blocked::<_, 8, { k::MR_DIV_N * 8 }, { k::NR }, { k::MR_DIV_N }>(
+                    simd,
+                    &k::UKR,
+                    has_h,
+                    p,
+                )
+            },
+            |p| {
+                let q = p.oriented();
+                if q.takes_special_path(has_h) {
+                    // Same as `blocked` does: compare like with like.
+                    return unsafe { p.with_gemm() };
+                }
+                // SAFETY: as above.
+                unsafe {
+                    gemm_common::gemm::gemm_basic_generic::<
+                        _,
+                        f32,
+                        8,
+                        { k::MR_DIV_N * 8 },
+                        { k::NR },
+                        { k::MR_DIV_N },
+                        { k::H_M },
+                        { k::H_N },
+                    >(
+                        simd,
+                        q.m,
+                        q.n,
+                        q.k,
+                        q.dst,
+                        q.dst_cs,
+                        q.dst_rs,
+                        q.read_dst,
+                        q.lhs,
+                        q.lhs_cs,
+                        q.lhs_rs,
+                        q.rhs,
+                        q.rhs_cs,
+                        q.rhs_rs,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        |a, b, c| a * b + c,
+                        &k::UKR,
+                        &k::H_UKR,
+                        false,
+                        gemm_common::Parallelism::None,
+                    )
+                }
+            },
+        );
+        assert!(blocked_cases > 60, "only {blocked_cases} blocked cases");
     }
 }
