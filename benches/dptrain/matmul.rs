@@ -8,7 +8,7 @@
 //! - `ndarray`: ndarray's `general_mat_mul` (matrixmultiply).
 
 use criterion::{Criterion, Throughput};
-use dptrain::model::matmul::{Accum, Mat, matmul};
+use dptrain::model::matmul::{Accum, Backend, Mat, matmul_with};
 use ndarray::Array2;
 use ndarray::linalg::general_mat_mul;
 
@@ -34,114 +34,47 @@ pub fn bench(c: &mut Criterion) {
             w.as_slice().unwrap(),
             dz.as_slice().unwrap(),
         );
-        g.bench_function(format!("dptrain/forward_A_Wt/{shape}"), |b| {
-            b.iter(|| {
-                let out = z.as_slice_mut().unwrap();
-                matmul(
-                    out,
-                    Mat::row_major(a_s, m, k),
-                    Mat::row_major(w_s, n, k).t(),
+        for (name, backend) in [
+            ("dptrain", Backend::Packed),
+            ("gemm_entry", Backend::GemmEntry),
+        ] {
+            let mul = |dst: &mut Array2<f32>, lhs: Mat<'_>, rhs: Mat<'_>| {
+                matmul_with(
+                    backend,
+                    dst.as_slice_mut().unwrap(),
+                    lhs,
+                    rhs,
                     Accum::Replace,
                 )
-            })
-        });
-        g.bench_function(format!("gemm_entry/forward_A_Wt/{shape}"), |b| {
-            b.iter(|| gemm_entry(z.as_slice_mut().unwrap(), m, n, k, (a_s, 1, k), (w_s, k, 1)))
-        });
+            };
+            g.bench_function(format!("{name}/forward_A_Wt/{shape}"), |b| {
+                b.iter(|| {
+                    let (lhs, rhs) = (Mat::row_major(a_s, m, k), Mat::row_major(w_s, n, k));
+                    mul(&mut z, lhs, rhs.t())
+                })
+            });
+            g.bench_function(format!("{name}/weight_grad_dZt_A/{shape}"), |b| {
+                b.iter(|| {
+                    let (lhs, rhs) = (Mat::row_major(dz_s, m, n), Mat::row_major(a_s, m, k));
+                    mul(&mut dw, lhs.t(), rhs)
+                })
+            });
+            g.bench_function(format!("{name}/input_grad_dZ_W/{shape}"), |b| {
+                b.iter(|| {
+                    let (lhs, rhs) = (Mat::row_major(dz_s, m, n), Mat::row_major(w_s, n, k));
+                    mul(&mut da, lhs, rhs)
+                })
+            });
+        }
         g.bench_function(format!("ndarray/forward_A_Wt/{shape}"), |b| {
             b.iter(|| general_mat_mul(1.0, &a, &w.t(), 0.0, &mut z))
         });
-        g.bench_function(format!("dptrain/weight_grad_dZt_A/{shape}"), |b| {
-            b.iter(|| {
-                let out = dw.as_slice_mut().unwrap();
-                matmul(
-                    out,
-                    Mat::row_major(dz_s, m, n).t(),
-                    Mat::row_major(a_s, m, k),
-                    Accum::Replace,
-                )
-            })
-        });
-        g.bench_function(format!("gemm_entry/weight_grad_dZt_A/{shape}"), |b| {
-            b.iter(|| {
-                gemm_entry(
-                    dw.as_slice_mut().unwrap(),
-                    n,
-                    k,
-                    m,
-                    (dz_s, n, 1),
-                    (a_s, 1, k),
-                )
-            })
-        });
         g.bench_function(format!("ndarray/weight_grad_dZt_A/{shape}"), |b| {
             b.iter(|| general_mat_mul(1.0, &dz.t(), &a, 0.0, &mut dw))
-        });
-        g.bench_function(format!("dptrain/input_grad_dZ_W/{shape}"), |b| {
-            b.iter(|| {
-                let out = da.as_slice_mut().unwrap();
-                matmul(
-                    out,
-                    Mat::row_major(dz_s, m, n),
-                    Mat::row_major(w_s, n, k),
-                    Accum::Replace,
-                )
-            })
-        });
-        g.bench_function(format!("gemm_entry/input_grad_dZ_W/{shape}"), |b| {
-            b.iter(|| {
-                gemm_entry(
-                    da.as_slice_mut().unwrap(),
-                    m,
-                    k,
-                    n,
-                    (dz_s, 1, n),
-                    (w_s, 1, k),
-                )
-            })
         });
         g.bench_function(format!("ndarray/input_grad_dZ_W/{shape}"), |b| {
             b.iter(|| general_mat_mul(1.0, &dz, &w, 0.0, &mut da))
         });
     }
     g.finish();
-}
-
-/// `dst (rows × cols, row-major) = lhs · rhs` through `gemm::gemm`, operands given as
-/// (data, column stride, row stride) with inner dimension `inner`.
-fn gemm_entry(
-    dst: &mut [f32],
-    rows: usize,
-    cols: usize,
-    inner: usize,
-    lhs: (&[f32], usize, usize),
-    rhs: (&[f32], usize, usize),
-) {
-    assert!(dst.len() >= rows * cols);
-    assert!(lhs.0.len() >= rows * inner && rhs.0.len() >= inner * cols);
-    // SAFETY: the strides describe row-major or transposed row-major buffers of the asserted
-    // sizes; `dst` is a unique borrow.
-    unsafe {
-        gemm::gemm(
-            rows,
-            cols,
-            inner,
-            dst.as_mut_ptr(),
-            1,
-            cols as isize,
-            false,
-            lhs.0.as_ptr(),
-            lhs.1 as isize,
-            lhs.2 as isize,
-            rhs.0.as_ptr(),
-            rhs.1 as isize,
-            rhs.2 as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
 }

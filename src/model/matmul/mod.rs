@@ -62,11 +62,29 @@ impl<'a> Mat<'a> {
     }
 }
 
+/// Which code computes a product. Both give bit-identical results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// gemm's kernels with packing buffers reused by the calling thread: what [`matmul`] uses.
+    Packed,
+    /// The `gemm` crate's own entry point, which allocates its packing buffers on every call;
+    /// kept for comparison (`cargo bench -- matmul`).
+    GemmEntry,
+}
+
 /// `dst (m × n, row-major) = [dst +] a (m × k) · b (k × n)`.
 ///
 /// # Panics
 /// If the inner dimensions differ or `dst` is shorter than `m · n`.
 pub fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accum: Accum) {
+    matmul_with(Backend::Packed, dst, a, b, accum);
+}
+
+/// [`matmul`] computed by `backend`.
+///
+/// # Panics
+/// As for [`matmul`].
+pub fn matmul_with(backend: Backend, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accum: Accum) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(
         b.rows, k,
@@ -83,26 +101,30 @@ pub fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accum: Accum) {
         }
         return;
     }
+    let product = Product {
+        m,
+        n,
+        k,
+        dst: dst.as_mut_ptr(),
+        dst_cs: 1,
+        dst_rs: n as isize,
+        read_dst: accum == Accum::Add,
+        lhs: a.data.as_ptr(),
+        lhs_cs: a.cs as isize,
+        lhs_rs: a.rs as isize,
+        rhs: b.data.as_ptr(),
+        rhs_cs: b.cs as isize,
+        rhs_rs: b.rs as isize,
+    };
     // SAFETY: every index the product touches is (i·rs + j·cs) for i < rows, j < cols of each
     // operand; `Mat::row_major` checked that rows·cols elements exist, transposition only swaps
     // the roles of the two strides, and `dst` holds m·n row-major elements (checked above). `dst`
     // is a unique borrow, so it cannot alias `a` or `b`.
     unsafe {
-        packed::multiply(Product {
-            m,
-            n,
-            k,
-            dst: dst.as_mut_ptr(),
-            dst_cs: 1,
-            dst_rs: n as isize,
-            read_dst: accum == Accum::Add,
-            lhs: a.data.as_ptr(),
-            lhs_cs: a.cs as isize,
-            lhs_rs: a.rs as isize,
-            rhs: b.data.as_ptr(),
-            rhs_cs: b.cs as isize,
-            rhs_rs: b.rs as isize,
-        });
+        match backend {
+            Backend::Packed => packed::multiply(product),
+            Backend::GemmEntry => product.with_gemm(),
+        }
     }
 }
 

@@ -82,7 +82,7 @@ impl Product {
     ///
     /// # Safety
     /// As for [`multiply`].
-    unsafe fn with_gemm(self) {
+    pub(super) unsafe fn with_gemm(self) {
         // SAFETY: the caller vouches for the pointers and strides.
         unsafe {
             gemm::gemm(
