@@ -1,15 +1,16 @@
-//! Single-threaded matrix products into caller-owned buffers, on the `gemm` crate.
+//! Single-threaded matrix products into caller-owned buffers, on the `gemm` crate's kernels.
 //!
-//! Chosen by measurement on the reference machine (AVX-512, 2 cores; `examples`-style probe
-//! kept in the closing notes): for the shard shapes of the large MLP (m = 64…256, k, n = 784…1024)
-//! `gemm` with its `x86-v4` kernels reaches 125–200 GFLOP/s against matrixmultiply's 75–100,
-//! and for the seed's tiny layers both cost about a microsecond of call overhead.
+//! Chosen by measurement on the reference machine (AVX-512, 2 cores; `cargo bench -- matmul`):
+//! for the shard shapes of the large MLP (m = 64…256, k, n = 784…1024) `gemm` with its `x86-v4`
+//! kernels reaches 125–200 GFLOP/s against matrixmultiply's 75–100, and for the seed's tiny
+//! layers both cost about a microsecond of call overhead.
 //!
 //! Each product runs on the calling thread only: data parallelism comes from shards, one product
 //! per shard per core, which also keeps every shard's result independent of the thread count.
 //!
-//! Products allocate nothing once warm: [`packed`](self) drives gemm's kernels with packing
-//! buffers owned by the calling thread (gemm's own entry point allocates them on every call).
+//! Products allocate nothing once warm: the private `packed` module drives gemm's kernels with
+//! packing buffers owned by the calling thread (gemm's own entry point, [`Backend::GemmEntry`],
+//! allocates them on every call), and packs row-major weights faster in the forward pass.
 
 mod packed;
 
