@@ -13,7 +13,7 @@ use dptrain::loss::Loss;
 use dptrain::model::Activation;
 use dptrain::model::weights::{self, ModelMeta};
 use dptrain::optim::{LrScaling, OptimizerKind};
-use dptrain::parallel::default_threads;
+use dptrain::parallel::{default_threads, thread_warnings};
 use dptrain::run_dir::{CheckpointPolicy, RunDir, RunRecorder};
 use dptrain::train::{BatchSize, EpochMetrics, Observer, Outcome, Schedule, TrainConfig, Trainer};
 use dptrain::{Error, Result};
@@ -615,6 +615,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => None,
     };
     install_stop_signals(&stop)?;
+    let (rows, params) = (trainer.batch_rows(), trainer.mlp().num_params());
+    for warning in thread_warnings(threads, rows, config.shard_size, params, None) {
+        eprintln!("dptrain: warning: {warning}");
+    }
     let mut console = Console::new(config.epochs);
     if let Some(c) = &resume_from {
         console.resumed(&c.progress);
