@@ -36,21 +36,23 @@ pub fn thread_warnings(
     let mut warnings = Vec::new();
     if threads > cores {
         warnings.push(format!(
-            "--threads {threads} is more than the {cores} cores available: the extra threads \
-             compete for the same cores"
+            "{threads} worker threads are more than the {cores} cores available: the extra \
+             threads compete for the same cores"
         ));
     }
     let shards = batch_rows.div_ceil(shard_size.max(1));
     let busy = threads.min(cores);
     // Forward and backward: about 6 floating-point operations per parameter per row.
     let step_flops = 6.0 * batch_rows as f64 * params as f64;
-    if busy > shards && step_flops >= MIN_PARALLEL_STEP_FLOPS {
-        let fit = batch_rows.div_ceil(busy);
+    // The shard size that spreads a batch most evenly: no thread gets more than `fit` rows.
+    let fit = batch_rows.div_ceil(busy);
+    if busy > shards && fit < shard_size && step_flops >= MIN_PARALLEL_STEP_FLOPS {
+        let more = batch_rows.div_ceil(fit);
         warnings.push(format!(
             "a batch of {batch_rows} rows makes {shards} shard{} of at most {shard_size} rows, \
              so each step keeps only {shards} of {busy} threads busy; --shard-size {fit} would \
-             give each thread one (the shard size sets the summation order, so the numbers \
-             would differ from this run's)",
+             make {more} shards (the shard size sets the summation order, so the numbers would \
+             differ from this run's)",
             if shards == 1 { "" } else { "s" },
         ));
     }
@@ -83,17 +85,43 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("makes 8 shards"), "{}", w[0]);
         assert!(w[0].contains("only 8 of 16 threads busy"), "{}", w[0]);
-        assert!(w[0].contains("--shard-size 64"), "{}", w[0]);
+        assert!(
+            w[0].contains("--shard-size 64 would make 16 shards"),
+            "{}",
+            w[0]
+        );
         let w = thread_warnings(4, 32, 128, LARGE, Some(4));
         assert!(w[0].contains("makes 1 shard of"), "{}", w[0]);
-        assert!(w[0].contains("--shard-size 8"), "{}", w[0]);
+        assert!(
+            w[0].contains("--shard-size 8 would make 4 shards"),
+            "{}",
+            w[0]
+        );
+        // 100 rows over 16 threads: shards of 7 (15 of them) keep the most rows any thread
+        // gets to 7, the least possible.
+        let w = thread_warnings(16, 100, 16, LARGE, Some(16));
+        assert!(
+            w[0].contains("--shard-size 7 would make 15 shards"),
+            "{}",
+            w[0]
+        );
+    }
+
+    #[test]
+    fn no_advice_when_no_shard_size_would_spread_the_batch_better() {
+        // 9 rows, 6 threads: shards of 2 already give no thread more than 2 rows.
+        assert!(thread_warnings(6, 9, 2, LARGE, Some(6)).is_empty());
     }
 
     #[test]
     fn more_threads_than_cores_is_told_and_only_the_cores_count_for_shards() {
         let w = thread_warnings(8, 256, 128, LARGE, Some(2));
         assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("more than the 2 cores"), "{}", w[0]);
+        assert!(
+            w[0].contains("8 worker threads are more than the 2 cores"),
+            "{}",
+            w[0]
+        );
         let w = thread_warnings(8, 256, 128, LARGE, Some(4));
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[1].contains("only 2 of 4 threads busy"), "{}", w[1]);

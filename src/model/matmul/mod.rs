@@ -10,7 +10,8 @@
 //!
 //! Products allocate nothing once warm: the private `packed` module drives gemm's kernels with
 //! packing buffers owned by the calling thread (gemm's own entry point, [`Backend::GemmEntry`],
-//! allocates them on every call), and packs row-major weights faster in the forward pass.
+//! allocates a packing buffer and a flag vector on every blocked product), and packs row-major
+//! weights faster in the forward pass.
 
 mod packed;
 
@@ -41,7 +42,11 @@ impl<'a> Mat<'a> {
     /// # Panics
     /// If `data` is shorter than `rows · cols`.
     pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert!(data.len() >= rows * cols, "matrix buffer too short");
+        // Checked: with a wrapped product a short buffer would pass and the kernels read past it.
+        assert!(
+            rows.checked_mul(cols).is_some_and(|len| data.len() >= len),
+            "matrix buffer too short for {rows}×{cols}"
+        );
         Mat {
             data,
             rows,
@@ -92,7 +97,10 @@ pub fn matmul_with(backend: Backend, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, ac
         "inner dimensions differ: {m}×{k} · {}×{n}",
         b.rows
     );
-    assert!(dst.len() >= m * n, "destination shorter than {m}×{n}");
+    assert!(
+        m.checked_mul(n).is_some_and(|len| dst.len() >= len),
+        "destination shorter than {m}×{n}"
+    );
     if m == 0 || n == 0 {
         return;
     }

@@ -1,7 +1,9 @@
 //! An allocation-free driver for the `gemm` crate's f32 kernels.
 //!
-//! `gemm::gemm` allocates its packing buffers (and a small flag vector) inside every product and
-//! has no API to pass them in; a training step makes dozens of products. This module replays
+//! `gemm::gemm` allocates a packing buffer (the packed right operand and/or the whole packed
+//! left operand) and a small flag vector inside every blocked product, and has no API to pass
+//! them in (only its per-row-block buffer is a reused thread-local); a training step makes
+//! dozens of products. This module replays
 //! gemm 0.19.0's single-threaded blocked algorithm (`gemm_common::gemm::gemm_basic_generic` with
 //! `Parallelism::None`) step for step — the same block sizes, packing decisions, packed layout
 //! and micro-kernels, called in the same order — but packs into buffers owned by the calling
@@ -155,6 +157,8 @@ pub(super) unsafe fn multiply(p: Product) {
             if let Some(simd) = <gemm_common::simd::V4 as MixedSimd<f32, f32, f32, f32>>::try_new()
             {
                 // N = 16 lanes; gemm-f32 instantiates its AVX-512 kernels with MR = MR_DIV_N · 16.
+                // (gemm itself unwraps `V4::try_new()` after detecting avx512f; a CPU with
+                // avx512f but without the rest of V4 would fall through to FMA here instead.)
                 // SAFETY: forwarded from the caller; the ISA was detected above.
                 unsafe {
                     return blocked::<_, 16, { k::MR_DIV_N * 16 }, { k::NR }, { k::MR_DIV_N }>(
@@ -187,8 +191,9 @@ pub(super) unsafe fn multiply(p: Product) {
 }
 
 /// Packs `m` rows × `k` columns of the lhs into gemm's micro-panel layout: panels of `MR` rows,
-/// `dst_stride` elements apart, each holding `k` groups of `MR` values (one per column), rows past
-/// `m` zero. The same layout as gemm's `pack_lhs`; rows stored contiguously (column stride 1, a
+/// `dst_stride` elements apart, each holding `k` groups of `MR` values (one per column). The
+/// same values as gemm's `pack_lhs` in every lane the kernels read (past row `m` we write zeros,
+/// where gemm sometimes leaves the lanes unwritten); rows stored contiguously (column stride 1, a
 /// row-major weight matrix in the forward pass) are transposed tile by tile instead of gathered
 /// one column at a time: with a power-of-two row stride such as 1024 floats, gemm's gather maps
 /// every row of a panel to the same L1 cache set and reloads each line once per column.
@@ -224,7 +229,8 @@ unsafe fn pack_lhs_panels<S: Simd, const N: usize, const MR: usize>(
 
 /// Writes `out[c·MR + r] = src[r·src_rs + c]` for r < rows ≤ MR, c < k, and zeros for the rows
 /// from `rows` to `MR`: 8 × 8 blocks with AVX shuffles, a scalar loop for the edges. Blocks go
-/// down the rows two at a time along a 16-float cache line, so each source line is read once.
+/// down the rows 16 columns at a time (one cache line when the rows are 64-byte aligned), so a
+/// source line is used whole while it is in cache rather than once per column.
 ///
 /// # Safety
 /// AVX present; `src` readable at those indices, `out` writable for `k · MR` elements.
@@ -316,7 +322,8 @@ unsafe fn transpose_8x8(src: *const f32, src_rs: isize, dst: *mut f32, dst_rs: u
 /// the packing buffers taken from the thread's [`PackBuffers`].
 ///
 /// # Safety
-/// As for [`multiply`]; `ukr` must be the kernels of the ISA `simd` proves present.
+/// As for [`multiply`]; `ukr` must be the kernels of the ISA `simd` proves present, and that
+/// ISA must include AVX (V3 or V4: the row-major lhs packing uses AVX shuffles).
 unsafe fn blocked<
     S: Simd,
     const N: usize,
