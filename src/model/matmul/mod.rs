@@ -187,4 +187,11 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    #[should_panic(expected = "matrix buffer too short")]
+    fn a_shape_whose_size_overflows_is_refused_not_wrapped() {
+        // 2^63 · 2 wraps to 0 in unchecked release arithmetic, which would accept the buffer.
+        let _ = Mat::row_major(&[0.0; 4], 1 << 63, 2);
+    }
 }
