@@ -20,7 +20,8 @@ pub mod optim;
 pub mod parallel;
 pub mod pipeline;
 pub mod rng;
-pub mod run_dir;
+pub mod run;
+pub mod setting;
 pub mod sweep;
 pub mod train;
 

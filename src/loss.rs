@@ -5,7 +5,9 @@
 //! shards' gradients gives exactly the gradient of the batch-mean loss, whatever the shard sizes.
 
 /// The training objective.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loss {
     /// `nn.MSELoss()`: mean of squared errors over every element.

@@ -14,12 +14,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dptrain::checkpoint::{Checkpoint, Progress, RunIdentity, Snapshot};
+use dptrain::checkpoint::{Checkpoint, Tensors};
 use dptrain::data::npy;
 use dptrain::loss::Loss;
 use dptrain::model::weights::{self, ModelMeta};
 use dptrain::model::{Activation, Mlp};
-use dptrain::train::TrainConfig;
+use dptrain::train::{Progress, RunIdentity, Snapshot, TrainConfig, TrainFlags, TrainState};
 
 struct Rng(u64);
 
@@ -280,29 +280,37 @@ fn checkpoints_never_panic() {
     let params = [0.5f32, -1.0, 2.0, 0.0, 1.5, -0.25];
     let snap = Snapshot {
         progress: &progress,
-        params: &params,
-        momentum: &params,
-        second_moment: &params,
-        best_params: Some(&params),
+        tensors: Tensors {
+            params: &params,
+            first_moment: &params,
+            second_moment: &params,
+            best_params: Some(&params),
+        },
     };
     let corpus = vec![snap.to_bytes(&identity)];
     fuzz("checkpoint", corpus, |b| {
-        Checkpoint::from_bytes(Path::new("ckpt"), b).is_ok()
+        Checkpoint::<TrainState>::from_bytes(Path::new("ckpt"), b).is_ok()
     });
 }
 
 #[test]
 fn toml_configs_never_panic() {
-    let corpus =
-        vec![
-        toml::to_string(&TrainConfig::default()).unwrap().into_bytes(),
+    // What `dptrain train --config FILE` parses: the file's keys into the flags, then the
+    // resolved and validated configuration.
+    let corpus = vec![
+        TrainConfig::default().to_toml().unwrap().into_bytes(),
         b"hidden = [512, 256]\nbatch-size = \"full\"\nlr = 0.1\npatience = 3\nval-fraction = 0.2\n"
+            .to_vec(),
+        b"data = \"d\"\ninit = \"w.safetensors\"\nhidden = \"8,4\"\nshuffle = false\nkeep = 2\n\
+          threads = 2\nshard-size = 16\nschedule = \"cosine\"\nwarmup-steps = 5\n"
             .to_vec(),
     ];
     fuzz("toml config", corpus, |b| {
         let Ok(text) = std::str::from_utf8(b) else {
             return false;
         };
-        toml::from_str::<TrainConfig>(text).is_ok_and(|c| c.validate().is_ok())
+        TrainFlags::from_toml(text, Path::new("c.toml"), &mut [])
+            .and_then(TrainFlags::resolve)
+            .is_ok()
     });
 }

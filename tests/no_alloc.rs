@@ -136,13 +136,14 @@ fn steady_state_training_steps_make_no_heap_allocation() {
             }
             .dataset(),
         );
-        let config = TrainConfig {
-            hidden: case.hidden,
-            dropout: case.dropout,
-            batch_size: BatchSize::Rows(case.batch),
-            shard_size: case.shard_size,
-            epochs: 6,
-            ..TrainConfig::default()
+        let config = {
+            let mut c = TrainConfig::default();
+            c.model.hidden = case.hidden.into();
+            c.model.dropout = case.dropout;
+            c.batch.batch_size = BatchSize::Rows(case.batch);
+            c.parallel.shard_size = case.shard_size;
+            c.run.epochs = 6;
+            c
         };
         let mut probe = Probe::default();
         Trainer::new(data, config, 2)

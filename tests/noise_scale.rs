@@ -9,7 +9,7 @@
 
 use dptrain::loss::{Loss, Targets};
 use dptrain::model::{Activation, DropoutKey, Mlp};
-use dptrain::parallel::{BatchRef, GradientEngine, StepTimes};
+use dptrain::parallel::{BatchRef, GradientEngine, NoiseEstimate, StepTimes};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -80,7 +80,7 @@ fn b_simple_lands_within_ten_percent_of_the_true_noise_scale() {
             key,
             &mut grad,
             &mut StepTimes::default(),
-            true,
+            NoiseEstimate::Measure,
         );
         let s = r.noise.expect("8 shards give an estimate");
         g2 += s.g2;

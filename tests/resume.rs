@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use dptrain::checkpoint::CheckpointStore;
 use dptrain::data::{SyntheticSpec, Task};
+use dptrain::train::TrainState;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dptrain");
 
@@ -209,7 +210,7 @@ fn sigkill_at_random_moments_never_leaves_an_unreadable_newest_checkpoint() {
         kills += usize::from(status.code().is_none());
         // Whatever moment the kill hit (checkpoint writes included), the newest checkpoint
         // file reads back whole: rename is atomic, temporaries are never taken for checkpoints.
-        if let Some((_, skipped)) = CheckpointStore::new(&out, 3).newest().unwrap() {
+        if let Some((_, skipped)) = CheckpointStore::new(&out).newest::<TrainState>().unwrap() {
             assert!(
                 skipped.is_empty(),
                 "newest checkpoint unreadable: {skipped:?}"
@@ -297,7 +298,7 @@ fn divergence_exits_with_code_3_naming_the_step_and_keeping_the_checkpoint() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     // Whatever was checkpointed before the divergence still reads back.
-    if let Some((c, skipped)) = CheckpointStore::new(&out, 3).newest().unwrap() {
+    if let Some((c, skipped)) = CheckpointStore::new(&out).newest::<TrainState>().unwrap() {
         assert!(skipped.is_empty());
         assert!(c.params.iter().all(|v| v.is_finite()));
     }

@@ -56,11 +56,12 @@ fn steps_per_epoch_are_ceil_of_rows_over_batch_or_floor_with_drop_last() {
     ] {
         let o = train(
             &data,
-            TrainConfig {
-                batch_size: batch,
-                drop_last,
-                epochs: 2,
-                ..TrainConfig::default()
+            {
+                let mut c = TrainConfig::default();
+                c.batch.batch_size = batch;
+                c.batch.drop_last = drop_last;
+                c.run.epochs = 2;
+                c
             },
             2,
         );
@@ -86,19 +87,20 @@ fn training_lowers_the_loss_on_the_seed_example() {
 #[test]
 fn results_are_bit_identical_for_any_thread_count_and_prefetch_depth() {
     let data = classification(700);
-    let config = TrainConfig {
-        hidden: vec![32, 16],
-        dropout: 0.2,
-        shuffle: true,
-        batch_size: BatchSize::Rows(100),
-        shard_size: 16, // 7 shards per batch, the last one short
-        epochs: 3,
-        val_fraction: 0.1,
-        momentum: 0.9,
-        nesterov: true,
-        weight_decay: 1e-3,
-        seed: 11,
-        ..TrainConfig::default()
+    let config = {
+        let mut c = TrainConfig::default();
+        c.model.hidden = vec![32, 16].into();
+        c.model.dropout = 0.2;
+        c.batch.shuffle = true;
+        c.batch.batch_size = BatchSize::Rows(100);
+        c.parallel.shard_size = 16; // 7 shards per batch, the last one short
+        c.run.epochs = 3;
+        c.data.val_fraction = 0.1;
+        c.optim.momentum = 0.9;
+        c.optim.nesterov = true;
+        c.optim.weight_decay = 1e-3;
+        c.run.seed = 11;
+        c
     };
     let reference = train(&data, config.clone(), 1);
     for threads in [2, 3, 8] {
@@ -113,9 +115,10 @@ fn results_are_bit_identical_for_any_thread_count_and_prefetch_depth() {
     for prefetch in [1, 4] {
         let o = train(
             &data,
-            TrainConfig {
-                prefetch: Some(prefetch),
-                ..config.clone()
+            {
+                let mut c = config.clone();
+                c.parallel.prefetch = Some(prefetch);
+                c
             },
             2,
         );
@@ -129,23 +132,32 @@ fn results_are_bit_identical_for_any_thread_count_and_prefetch_depth() {
 /// The plain loop a reader can check by eye: same sampler, one forward/backward over the whole
 /// batch, one SGD step.
 fn plain_loop(data: &Dataset, config: &TrainConfig) -> Vec<f32> {
-    let mlp = config.model(data).unwrap();
-    let loss = config.resolve_loss(data).unwrap();
-    let split = Split::new(data.rows(), config.val_fraction, config.seed);
-    let batch_rows = config.batch_rows(split.train.len()).unwrap();
-    let sampler = Sampler::new(split.train, batch_rows, config.shuffle, false, config.seed);
-    let mut params = mlp.init_params(config.seed);
-    let mut sgd = Sgd::new(config.sgd(), config.param_groups(&mlp));
+    let mlp = config.model.model(data, config.data.classes).unwrap();
+    let loss = config.model.resolve_loss(data).unwrap();
+    let split = Split::new(data.rows(), config.data.val_fraction, config.run.seed);
+    let batch_rows = config.batch.batch_rows(split.train.len()).unwrap();
+    let sampler = Sampler::new(
+        split.train,
+        batch_rows,
+        config.batch.shuffle,
+        false,
+        config.run.seed,
+    );
+    let mut params = mlp.init_params(config.run.seed);
+    let mut sgd = Sgd::new(
+        config.optim.sgd(config.optim.lr),
+        config.optim.param_groups(&mlp),
+    );
     let mut ws = Workspace::new(&mlp, batch_rows);
     let mut grad = vec![0.0; params.len()];
     let mut order = Vec::new();
     let mut b = dptrain::pipeline::Batch::with_capacity(data, batch_rows);
-    for epoch in 0..config.epochs {
+    for epoch in 0..config.run.epochs {
         sampler.epoch_order(epoch, &mut order);
         for step in 0..sampler.steps_per_epoch() {
             b.gather(data, sampler.batch(&order, step));
             let key = DropoutKey {
-                seed: config.seed,
+                seed: config.run.seed,
                 epoch: epoch as u64,
                 step: step as u64,
             };
@@ -163,13 +175,14 @@ fn plain_loop(data: &Dataset, config: &TrainConfig) -> Vec<f32> {
 #[test]
 fn one_shard_per_batch_is_bit_identical_to_the_plain_loop() {
     let data = regression(300, 3);
-    let config = TrainConfig {
-        hidden: vec![20],
-        dropout: 0.1,
-        batch_size: BatchSize::Rows(64),
-        shard_size: 64,
-        epochs: 3,
-        ..TrainConfig::default()
+    let config = {
+        let mut c = TrainConfig::default();
+        c.model.hidden = vec![20].into();
+        c.model.dropout = 0.1;
+        c.batch.batch_size = BatchSize::Rows(64);
+        c.parallel.shard_size = 64;
+        c.run.epochs = 3;
+        c
     };
     let o = train(&data, config.clone(), 2);
     assert!(o.params == plain_loop(&data, &config));
@@ -181,14 +194,15 @@ fn early_stopping_stops_after_patience_epochs_and_restores_the_best_weights() {
     // turns up within a few dozen epochs.
     let data = regression(80, 4);
     let patience = 3;
-    let config = TrainConfig {
-        hidden: vec![128],
-        lr: 0.05,
-        batch_size: BatchSize::Rows(8),
-        val_fraction: 0.25,
-        patience: Some(patience),
-        epochs: 500,
-        ..TrainConfig::default()
+    let config = {
+        let mut c = TrainConfig::default();
+        c.model.hidden = vec![128].into();
+        c.optim.lr = 0.05;
+        c.batch.batch_size = BatchSize::Rows(8);
+        c.data.val_fraction = 0.25;
+        c.run.patience = Some(patience);
+        c.run.epochs = 500;
+        c
     };
     let trainer = Trainer::new(data.clone(), config, 2).unwrap();
     let o = trainer.run(None, &mut Silent).unwrap();
@@ -222,13 +236,14 @@ fn classification_reports_accuracy_in_evaluation_mode() {
     let data = classification(600);
     let o = train(
         &data,
-        TrainConfig {
-            hidden: vec![32],
-            dropout: 0.5,
-            val_fraction: 0.2,
-            lr: 0.1,
-            epochs: 15,
-            ..TrainConfig::default()
+        {
+            let mut c = TrainConfig::default();
+            c.model.hidden = vec![32].into();
+            c.model.dropout = 0.5;
+            c.data.val_fraction = 0.2;
+            c.optim.lr = 0.1;
+            c.run.epochs = 15;
+            c
         },
         2,
     );

@@ -2,6 +2,7 @@
 //! parameter vector. Throughput counts the bytes of shard gradients read.
 
 use criterion::{Criterion, Throughput};
+use dptrain::model::matmul::Accum;
 use dptrain::parallel::reduce_in_order;
 
 pub fn bench(c: &mut Criterion) {
@@ -21,7 +22,7 @@ pub fn bench(c: &mut Criterion) {
                 .build()
                 .unwrap();
             g.bench_function(format!("{shards}_shards/threads_{threads}"), |b| {
-                pool.install(|| b.iter(|| reduce_in_order(&mut out, &bufs, true)))
+                pool.install(|| b.iter(|| reduce_in_order(&mut out, &bufs, Accum::Replace)))
             });
         }
     }

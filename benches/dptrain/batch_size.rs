@@ -57,13 +57,14 @@ fn throughput_per_batch_size(c: &mut Criterion) {
     );
     // The seed's SGD settings with the learning rate scaled linearly from batch 32: at a fixed
     // 0.01, single-sample SGD diverges within the seed's first epoch (step 51).
-    let one_epoch = |hidden: Vec<usize>, batch_size| TrainConfig {
-        hidden,
-        batch_size,
-        epochs: 1,
-        lr_scaling: LrScaling::Linear,
-        base_batch: 32,
-        ..TrainConfig::default()
+    let one_epoch = |hidden: Vec<usize>, batch_size| {
+        let mut c = TrainConfig::default();
+        c.model.hidden = hidden.into();
+        c.batch.batch_size = batch_size;
+        c.run.epochs = 1;
+        c.lr.lr_scaling = LrScaling::Linear;
+        c.lr.base_batch = 32;
+        c
     };
 
     let mut g = c.benchmark_group("throughput_per_batch_size");
@@ -150,7 +151,12 @@ impl Observer for FirstBelow {
 ///
 /// # Panics
 /// If the target is not reached within [`EPOCH_BUDGET`] (the bench's setup is wrong then).
-fn train_s_to_target(data: &Arc<Dataset>, config: &TrainConfig, threads: usize) -> f64 {
+fn train_s_to_target(
+    data: &Arc<Dataset>,
+    config: &TrainConfig,
+    eval_every: usize,
+    threads: usize,
+) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let mut obs = FirstBelow {
         target: TARGET_LOSS,
@@ -160,16 +166,17 @@ fn train_s_to_target(data: &Arc<Dataset>, config: &TrainConfig, threads: usize) 
     let result = Trainer::new(data.clone(), config.clone(), threads)
         .unwrap()
         .with_stop_flag(stop)
+        .with_learning_curve(eval_every)
         .run(None, &mut obs);
     match result {
         Ok(_) | Err(Error::Interrupted { .. }) => {}
-        Err(e) => panic!("time_to_loss: batch {}: {e}", config.batch_size),
+        Err(e) => panic!("time_to_loss: batch {}: {e}", config.batch.batch_size),
     }
     obs.reached_s.unwrap_or_else(|| {
         panic!(
             "time_to_loss: batch {} did not reach validation loss {TARGET_LOSS} within \
              {EPOCH_BUDGET} epochs; the bench's target or budget needs re-measuring",
-            config.batch_size
+            config.batch.batch_size
         )
     })
 }
@@ -187,16 +194,17 @@ fn time_to_loss(c: &mut Criterion) {
         }
         .dataset(),
     );
-    let base = TrainConfig {
-        hidden: vec![64],
-        lr: 0.01,
-        momentum: 0.9,
-        lr_scaling: LrScaling::Linear,
-        base_batch: 32,
-        val_fraction: 0.2,
-        epochs: EPOCH_BUDGET,
-        seed: 0,
-        ..TrainConfig::default()
+    let base = {
+        let mut c = TrainConfig::default();
+        c.model.hidden = vec![64].into();
+        c.optim.lr = 0.01;
+        c.optim.momentum = 0.9;
+        c.lr.lr_scaling = LrScaling::Linear;
+        c.lr.base_batch = 32;
+        c.data.val_fraction = 0.2;
+        c.run.epochs = EPOCH_BUDGET;
+        c.run.seed = 0;
+        c
     };
     let train_rows = Trainer::new(data.clone(), base.clone(), threads)
         .unwrap()
@@ -207,15 +215,19 @@ fn time_to_loss(c: &mut Criterion) {
     let mut g = c.benchmark_group("time_to_loss");
     g.sample_size(10);
     for b in [16, 64, 256, 1024] {
-        let config = TrainConfig {
-            batch_size: BatchSize::Rows(b),
-            eval_every: Some(train_rows / 8),
-            ..base.clone()
-        };
+        let mut config = base.clone();
+        config.batch.batch_size = BatchSize::Rows(b);
         g.bench_function(format!("regression_32_64_1/batch_{b}"), |bch| {
             bch.iter_custom(|iters| {
                 (0..iters)
-                    .map(|_| Duration::from_secs_f64(train_s_to_target(&data, &config, threads)))
+                    .map(|_| {
+                        Duration::from_secs_f64(train_s_to_target(
+                            &data,
+                            &config,
+                            train_rows / 8,
+                            threads,
+                        ))
+                    })
                     .sum()
             })
         });

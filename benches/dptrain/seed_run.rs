@@ -10,7 +10,7 @@ use dptrain::train::{Silent, TrainConfig, Trainer};
 pub fn bench(c: &mut Criterion) {
     let data = Arc::new(SyntheticSpec::seed_example(0).dataset());
     let config = TrainConfig::default();
-    let samples = (data.rows() * config.epochs) as u64;
+    let samples = (data.rows() * config.run.epochs) as u64;
     let mut g = c.benchmark_group("seed_run");
     g.throughput(Throughput::Elements(samples));
     g.sample_size(30);

@@ -5,7 +5,7 @@ use criterion::{Criterion, Throughput};
 use dptrain::loss::{Loss, Targets};
 use dptrain::model::{Activation, DropoutKey, Mlp};
 use dptrain::optim::{ParamGroup, Sgd, SgdConfig};
-use dptrain::parallel::{BatchRef, GradientEngine, StepTimes};
+use dptrain::parallel::{BatchRef, GradientEngine, NoiseEstimate, StepTimes};
 
 pub fn bench(c: &mut Criterion) {
     let mlp = Mlp::new(vec![784, 1024, 1024, 10], Activation::Relu, 0.0);
@@ -53,7 +53,15 @@ pub fn bench(c: &mut Criterion) {
                 pool.install(|| {
                     b.iter(|| {
                         let mut t = StepTimes::default();
-                        engine.gradient(&params, &view, batch, key, &mut grad, &mut t, false);
+                        engine.gradient(
+                            &params,
+                            &view,
+                            batch,
+                            key,
+                            &mut grad,
+                            &mut t,
+                            NoiseEstimate::Skip,
+                        );
                         assert!(sgd.step(&mut params, &grad));
                     })
                 })
@@ -73,8 +81,11 @@ pub fn bench(c: &mut Criterion) {
         .num_threads(2.min(threads_max))
         .build()
         .unwrap();
-    for noise in [false, true] {
-        g.bench_function(if noise { "with_estimate" } else { "without" }, |b| {
+    for (name, noise) in [
+        ("without", NoiseEstimate::Skip),
+        ("with_estimate", NoiseEstimate::Measure),
+    ] {
+        g.bench_function(name, |b| {
             pool.install(|| {
                 b.iter(|| {
                     let mut t = StepTimes::default();

@@ -1,12 +1,16 @@
-//! Checkpoints: everything that decides the rest of a run, written atomically, read back exactly.
+//! Checkpoints: a run's state written atomically and read back exactly.
 //!
-//! The *policy* (when to write: every N steps, at epoch ends, on a signal) lives with the run
-//! directory ([`crate::run_dir`]); this module only knows how to write and read.
+//! Three parts, kept apart: the file [`format`](Checkpoint) (what the bytes are), the
+//! [`CheckpointStore`] (where files go, writing and removing them) and the
+//! [`CheckpointPolicy`] (when to write, what to keep). What the state means is the training
+//! loop's ([`crate::train`]); this module does not know it.
 
-mod fingerprint;
-mod state;
+mod format;
+mod policy;
+mod settings;
 mod store;
 
-pub use fingerprint::FileFingerprint;
-pub use state::{Checkpoint, Progress, RunIdentity, Snapshot};
+pub use format::{Checkpoint, CheckpointState, Tensors, to_bytes};
+pub use policy::{Boundary, CheckpointPolicy};
+pub use settings::{CheckpointFlags, CheckpointSettings};
 pub use store::CheckpointStore;

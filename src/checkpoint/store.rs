@@ -1,15 +1,16 @@
-//! Writing checkpoints atomically into a run directory and finding the newest readable one.
+//! Writing checkpoint files atomically into a run directory, removing old ones, and finding the
+//! newest readable one. Which to write and which to remove is the policy's
+//! ([`crate::checkpoint::CheckpointPolicy`]).
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{Checkpoint, RunIdentity, Snapshot};
+use crate::checkpoint::{Checkpoint, CheckpointState};
 use crate::error::{Error, Result};
 
 /// `RUN/checkpoints/`, holding `ckpt-<global step>.safetensors` files.
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
     dir: PathBuf,
-    keep: usize,
 }
 
 fn step_of(name: &str) -> Option<u64> {
@@ -20,12 +21,15 @@ fn step_of(name: &str) -> Option<u64> {
 }
 
 impl CheckpointStore {
-    /// The store under `run_dir`, keeping the newest `keep` checkpoints (at least 1).
-    pub fn new(run_dir: &Path, keep: usize) -> Self {
+    /// The store under `run_dir`.
+    pub fn new(run_dir: &Path) -> Self {
         CheckpointStore {
             dir: run_dir.join("checkpoints"),
-            keep: keep.max(1),
         }
+    }
+
+    fn path_of(&self, step: u64) -> PathBuf {
+        self.dir.join(format!("ckpt-{step:012}.safetensors"))
     }
 
     /// Checkpoint files, newest first.
@@ -44,20 +48,21 @@ impl CheckpointStore {
         v
     }
 
-    /// Writes `snap` atomically (temporary file, fsync, rename, directory fsync), then removes
-    /// all but the newest `keep` checkpoints. Returns the file written.
+    /// The global steps of the checkpoints present, newest first.
+    pub fn steps(&self) -> Vec<u64> {
+        self.list().into_iter().map(|(s, _)| s).collect()
+    }
+
+    /// Writes the checkpoint `bytes` of global step `step` atomically (temporary file, fsync,
+    /// rename, directory fsync). Returns the file written.
     ///
     /// # Errors
     /// [`Error::Io`] naming the file; a full disk says so, and the previous checkpoints are
     /// left as they were.
-    pub fn write(&self, snap: &Snapshot<'_>, identity: &RunIdentity) -> Result<PathBuf> {
+    pub fn write(&self, step: u64, bytes: &[u8]) -> Result<PathBuf> {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        let path = self.dir.join(format!(
-            "ckpt-{:012}.safetensors",
-            snap.progress.global_step
-        ));
-        let bytes = snap.to_bytes(identity);
-        crate::fsutil::write_atomic(&path, |w| std::io::Write::write_all(w, &bytes)).map_err(
+        let path = self.path_of(step);
+        crate::fsutil::write_atomic(&path, |w| std::io::Write::write_all(w, bytes)).map_err(
             |e| match e {
                 Error::Io { path, source } if source.kind() == std::io::ErrorKind::StorageFull => {
                     Error::Io {
@@ -72,11 +77,15 @@ impl CheckpointStore {
                 other => other,
             },
         )?;
-        for (_, old) in self.list().into_iter().skip(self.keep) {
-            let _ = std::fs::remove_file(old);
-        }
         self.remove_stale_temporaries();
         Ok(path)
+    }
+
+    /// Removes the checkpoints of `steps` (best effort: a file already gone is no error).
+    pub fn remove(&self, steps: &[u64]) {
+        for &s in steps {
+            let _ = std::fs::remove_file(self.path_of(s));
+        }
     }
 
     /// Removes temporary files left by a process killed mid-write (never the current one's).
@@ -100,7 +109,7 @@ impl CheckpointStore {
     /// # Errors
     /// [`Error::Data`] on the directory when checkpoint files exist but none reads back (with
     /// each file's reason).
-    pub fn newest(&self) -> Result<Option<(Checkpoint, Vec<String>)>> {
+    pub fn newest<S: CheckpointState>(&self) -> Result<Option<(Checkpoint<S>, Vec<String>)>> {
         let files = self.list();
         if files.is_empty() {
             return Ok(None);

@@ -19,7 +19,7 @@ impl Console {
     }
 
     /// Says where a resumed run picks up.
-    pub fn resumed(&self, p: &dptrain::checkpoint::Progress) {
+    pub fn resumed(&self, p: &dptrain::train::Progress) {
         say!(
             "Resuming at epoch {}, step {} ({} steps done)",
             p.epoch + 1,

@@ -4,7 +4,9 @@
 mod csv_import;
 mod dataset;
 mod features;
+mod fingerprint;
 pub mod npy;
+mod settings;
 mod split;
 mod standardize;
 mod stats;
@@ -13,6 +15,8 @@ mod synthetic;
 pub use csv_import::{CsvImport, ImportSummary, import_csv, read_labels};
 pub use dataset::{Dataset, TargetKind};
 pub use features::FeatureMatrix;
+pub use fingerprint::FileFingerprint;
+pub use settings::{DataFlags, DataSettings};
 pub use split::Split;
 pub use standardize::Standardizer;
 pub use stats::{ArrayStats, ColumnStats, DatasetStats};

@@ -11,7 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::rng::derive_seed;
 
 /// The nonlinearity after every hidden layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Activation {
     /// `max(0, z)`.

@@ -3,7 +3,9 @@
 mod backprop;
 pub mod matmul;
 mod mlp;
+mod settings;
 pub mod weights;
 
 pub use backprop::{DropoutKey, Mode, Workspace};
 pub use mlp::{Activation, LayerLayout, Mlp};
+pub use settings::{ModelFlags, ModelSettings};

@@ -3,11 +3,13 @@
 mod adam;
 mod optimizer;
 mod schedule;
+mod settings;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
 pub use optimizer::{Optimizer, OptimizerKind, OptimizerState};
 pub use schedule::{LrScaling, LrSchedule, ScheduleKind};
+pub use settings::{LrFlags, LrSettings, OptimFlags, OptimSettings, Schedule};
 pub use sgd::{ParamGroup, Sgd, SgdConfig};
 
 #[cfg(test)]

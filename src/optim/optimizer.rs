@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::optim::{Adam, AdamConfig, ParamGroup, Sgd, SgdConfig};
+use crate::optim::{Adam, OptimSettings, ParamGroup, Sgd};
 
 /// Which update rule.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
     /// `torch.optim.SGD` (momentum, dampening, Nesterov).
@@ -29,42 +29,27 @@ pub enum Optimizer {
 /// The optimizer's state vectors, borrowed for a checkpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct OptimizerState<'a> {
-    /// SGD's momentum buffer, or Adam's first moment (empty before the first step).
-    pub first: &'a [f32],
-    /// Adam's second moment (empty for SGD).
-    pub second: &'a [f32],
+    /// The first moment: SGD's momentum buffer or Adam's `exp_avg` (empty before the first
+    /// step, or without momentum).
+    pub first_moment: &'a [f32],
+    /// The second moment: Adam's `exp_avg_sq` (empty for SGD).
+    pub second_moment: &'a [f32],
 }
 
 impl Optimizer {
-    /// Builds `kind` over `groups`; SGD takes `sgd`, Adam and AdamW take `adam` (their `lr`
-    /// fields are the starting learning rate).
-    pub fn new(
-        kind: OptimizerKind,
-        sgd: SgdConfig,
-        adam: AdamConfig,
-        groups: Vec<ParamGroup>,
-    ) -> Self {
-        match kind {
-            OptimizerKind::Sgd => Optimizer::Sgd(Sgd::new(sgd, groups)),
-            OptimizerKind::Adam => Optimizer::Adam(Adam::new(
-                AdamConfig {
-                    decoupled: false,
-                    ..adam
-                },
-                groups,
-            )),
-            OptimizerKind::Adamw => Optimizer::Adam(Adam::new(
-                AdamConfig {
-                    decoupled: true,
-                    ..adam
-                },
-                groups,
-            )),
+    /// The optimizer `settings` describe, over `groups`, starting at `settings.lr`.
+    pub fn new(settings: &OptimSettings, groups: Vec<ParamGroup>) -> Self {
+        match settings.optimizer {
+            OptimizerKind::Sgd => Optimizer::Sgd(Sgd::new(settings.sgd(settings.lr), groups)),
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
+                Optimizer::Adam(Adam::new(settings.adam(settings.lr), groups))
+            }
         }
     }
 
-    /// One update; returns whether every updated parameter is finite.
-    pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
+    /// One update with the batch gradient `grad` (which the optimizer may change in place);
+    /// returns whether every updated parameter is finite.
+    pub fn step(&mut self, params: &mut [f32], grad: &mut [f32]) -> bool {
         match self {
             Optimizer::Sgd(o) => o.step(params, grad),
             Optimizer::Adam(o) => o.step(params, grad),
@@ -91,12 +76,12 @@ impl Optimizer {
     pub fn state(&self) -> OptimizerState<'_> {
         match self {
             Optimizer::Sgd(o) => OptimizerState {
-                first: o.momentum_buffer(),
-                second: &[],
+                first_moment: o.momentum_buffer(),
+                second_moment: &[],
             },
             Optimizer::Adam(o) => OptimizerState {
-                first: o.exp_avg(),
-                second: o.exp_avg_sq(),
+                first_moment: o.exp_avg(),
+                second_moment: o.exp_avg_sq(),
             },
         }
     }
@@ -105,12 +90,12 @@ impl Optimizer {
     ///
     /// # Panics
     /// If the vectors do not fit the optimizer (checked when the checkpoint is read).
-    pub fn restore(&mut self, first: Vec<f32>, second: Vec<f32>, steps: u64) {
+    pub fn restore(&mut self, first_moment: Vec<f32>, second_moment: Vec<f32>, steps: u64) {
         match self {
-            Optimizer::Sgd(o) => o.set_momentum_buffer(first),
+            Optimizer::Sgd(o) => o.set_momentum_buffer(first_moment),
             Optimizer::Adam(o) => {
-                if !first.is_empty() {
-                    o.restore(first, second, steps);
+                if !first_moment.is_empty() {
+                    o.restore(first_moment, second_moment, steps);
                 }
             }
         }

@@ -151,7 +151,7 @@ impl LrSchedule {
 }
 
 /// How the base learning rate follows the global batch size.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum LrScaling {
     /// The learning rate as given.

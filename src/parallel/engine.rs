@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::loss::{Loss, LossSum, Targets};
+use crate::model::matmul::Accum;
 use crate::model::{DropoutKey, Mlp, Mode, Workspace};
 use crate::parallel::noise::NoiseSample;
 
@@ -16,6 +17,15 @@ pub const WAVE: usize = 16;
 
 /// Chunk of the parameter vector one reduction task sums (fits the L2 cache with a few inputs).
 const REDUCE_CHUNK: usize = 1 << 14;
+
+/// Whether a training step also measures what the gradient-noise scale needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoiseEstimate {
+    /// Sum the shard gradients' squared norms during the reduction (batches of ≥ 2 shards).
+    Measure,
+    /// Only the gradient.
+    Skip,
+}
 
 /// A batch as the engine sees it.
 #[derive(Debug, Clone, Copy)]
@@ -167,7 +177,7 @@ impl GradientEngine {
         key: DropoutKey,
         grad: &mut [f32],
         times: &mut StepTimes,
-        noise: bool,
+        noise: NoiseEstimate,
     ) -> StepResult {
         let shards = batch.rows.div_ceil(self.shard_size);
         let t0 = Instant::now();
@@ -176,7 +186,7 @@ impl GradientEngine {
             times.compute += t0.elapsed();
             return StepResult { loss, noise: None };
         }
-        let mut squares = if noise {
+        let mut squares = if noise == NoiseEstimate::Measure {
             let mut sq = std::mem::take(&mut *self.squares.lock().expect("squares"));
             sq.resize(grad.len().div_ceil(REDUCE_CHUNK), [0.0; WAVE + 1]);
             Some(sq)
@@ -204,10 +214,16 @@ impl GradientEngine {
             times.compute += t.elapsed();
             let t = Instant::now();
             let last = first + n == shards;
+            // The first wave's first shard is copied, not added to zero.
+            let accum = if wave == 0 {
+                Accum::Replace
+            } else {
+                Accum::Add
+            };
             match squares.as_mut() {
-                None => reduce_in_order(grad, &bufs[..n], wave == 0),
+                None => reduce_in_order(grad, &bufs[..n], accum),
                 Some(sq) => {
-                    reduce_with_squares(grad, &bufs[..n], wave == 0, last, sq);
+                    reduce_with_squares(grad, &bufs[..n], accum, last, sq);
                     // Chunk partials combined in chunk order, shards in shard order.
                     for i in 0..n {
                         let rows = self.shard(batch, first + i).1.rows;
@@ -264,28 +280,28 @@ impl GradientEngine {
 }
 
 /// Adds `shards` into `out` in shard order, element by element: `out = ((s₀ + s₁) + s₂) + …`
-/// when `overwrite`, else `out = ((out + s₀) + s₁) + …`.
+/// with [`Accum::Replace`], `out = ((out + s₀) + s₁) + …` with [`Accum::Add`].
 ///
 /// # Determinism
 /// Threads split the *parameter vector* into chunks; every element is still summed over the
 /// shards in the same order, so the result does not depend on the thread count.
 ///
 /// # Panics
-/// If a shard is shorter than `out`, or `overwrite` is set with no shards.
-pub fn reduce_in_order(out: &mut [f32], shards: &[Vec<f32>], overwrite: bool) {
+/// If a shard is shorter than `out`, or `accum` is [`Accum::Replace`] with no shards.
+pub fn reduce_in_order(out: &mut [f32], shards: &[Vec<f32>], accum: Accum) {
     out.par_chunks_mut(REDUCE_CHUNK)
         .enumerate()
         .for_each(|(c, out)| {
             let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
-            sum_chunk(out, shards, range, overwrite);
+            sum_chunk(out, shards, range, accum);
         });
 }
 
 /// One chunk of the reduction: `out[range]` (=|+=) `s₀ + s₁ + …`, shard by shard. The one place
 /// that fixes the summation order.
-fn sum_chunk(out: &mut [f32], shards: &[Vec<f32>], range: Range<usize>, overwrite: bool) {
+fn sum_chunk(out: &mut [f32], shards: &[Vec<f32>], range: Range<usize>, accum: Accum) {
     let mut rest = shards.iter();
-    if overwrite {
+    if accum == Accum::Replace {
         out.copy_from_slice(&rest.next().expect("at least one shard")[range.clone()]);
     }
     for b in rest {
@@ -300,7 +316,7 @@ fn sum_chunk(out: &mut [f32], shards: &[Vec<f32>], range: Range<usize>, overwrit
 fn reduce_with_squares(
     out: &mut [f32],
     shards: &[Vec<f32>],
-    overwrite: bool,
+    accum: Accum,
     last: bool,
     squares: &mut [[f64; WAVE + 1]],
 ) {
@@ -312,7 +328,7 @@ fn reduce_with_squares(
             for (k, b) in shards.iter().enumerate() {
                 sq[k] = sum_of_squares(&b[range.clone()]);
             }
-            sum_chunk(out, shards, range, overwrite);
+            sum_chunk(out, shards, range, accum);
             sq[WAVE] = if last { sum_of_squares(out) } else { 0.0 };
         });
 }
@@ -373,7 +389,7 @@ mod tests {
             KEY,
             &mut g,
             &mut StepTimes::default(),
-            false,
+            NoiseEstimate::Skip,
         );
         let mut mean = vec![0.0f64; p.len()];
         let single = GradientEngine::new(mlp.clone(), Loss::Mse, 1);
@@ -384,7 +400,15 @@ mod tests {
                 rows: 1,
             };
             let mut gi = vec![0.0; p.len()];
-            single.gradient(&p, &one, 1, KEY, &mut gi, &mut StepTimes::default(), false);
+            single.gradient(
+                &p,
+                &one,
+                1,
+                KEY,
+                &mut gi,
+                &mut StepTimes::default(),
+                NoiseEstimate::Skip,
+            );
             for (m, v) in mean.iter_mut().zip(&gi) {
                 *m += *v as f64 / rows as f64;
             }
@@ -418,7 +442,7 @@ mod tests {
                     KEY,
                     &mut g,
                     &mut StepTimes::default(),
-                    false,
+                    NoiseEstimate::Skip,
                 )
             });
             g

@@ -4,9 +4,13 @@
 mod collective;
 mod engine;
 mod noise;
+mod settings;
 mod threads;
 
 pub use collective::{Collective, SingleProcess};
-pub use engine::{BatchRef, GradientEngine, StepResult, StepTimes, WAVE, reduce_in_order};
+pub use engine::{
+    BatchRef, GradientEngine, NoiseEstimate, StepResult, StepTimes, WAVE, reduce_in_order,
+};
 pub use noise::{NoiseSample, NoiseScale};
-pub use threads::{default_threads, thread_warnings};
+pub use settings::{AUTO_PREFETCH_ROWS, ParallelFlags, ParallelSettings};
+pub use threads::{default_threads, pool, thread_warnings};

@@ -11,6 +11,18 @@ pub fn default_threads(flag: Option<usize>) -> usize {
     .unwrap_or_else(available_cores)
 }
 
+/// The one way dptrain builds a worker pool: `threads` workers named `dptrain-worker-N`.
+///
+/// # Errors
+/// [`crate::Error::Config`] on `--threads` when the pool cannot start.
+pub fn pool(threads: usize) -> crate::Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("dptrain-worker-{i}"))
+        .build()
+        .map_err(|e| crate::Error::config("--threads", format!("cannot start the pool: {e}")))
+}
+
 /// The cores this process may run on (its CPU affinity and cgroup quota included).
 fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

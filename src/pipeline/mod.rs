@@ -3,7 +3,9 @@
 mod batch;
 mod prefetch;
 mod sampler;
+mod settings;
 
 pub use batch::Batch;
 pub use prefetch::{Prefetcher, Span};
 pub use sampler::Sampler;
+pub use settings::{BatchFlags, BatchSettings, BatchSize};

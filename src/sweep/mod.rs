@@ -10,7 +10,11 @@
 mod fit;
 pub mod plot;
 pub mod report;
+mod runs;
+mod settings;
 mod study;
 
 pub use fit::{StepsFit, fit_steps};
-pub use study::{BatchRow, RunRecord, SweepConfig, SweepReport, Target, analyze, run_batch_size};
+pub use runs::{collect, read_runs, run_file, write_runs};
+pub use settings::{SweepConfig, SweepFlags, Target, train_defaults};
+pub use study::{BatchRow, RunRecord, SweepReport, analyze, run_batch_size};

@@ -8,49 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::sweep::fit::{StepsFit, fit_steps};
+use crate::sweep::{SweepConfig, Target};
 use crate::train::{BatchSize, EpochMetrics, EvalPoint, Observer, TrainConfig, Trainer};
-
-/// The loss every batch size must reach.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Target {
-    /// A validation loss given by the user.
-    Loss(f64),
-    /// 2% above the worst of the batch sizes' best validation losses, so every batch size that
-    /// trained at all reaches it.
-    Auto,
-}
-
-impl std::str::FromStr for Target {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        if s == "auto" {
-            return Ok(Target::Auto);
-        }
-        match s.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Target::Loss(v)),
-            _ => Err(format!("expected a loss ≥ 0 or \"auto\", got {s:?}")),
-        }
-    }
-}
-
-/// What to sweep.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SweepConfig {
-    /// Batch sizes to train at.
-    pub batch_sizes: Vec<BatchSize>,
-    /// The target validation loss.
-    pub target: Target,
-    /// Factors applied to the scaled learning rate; the fastest to the target is kept.
-    pub lr_grid: Vec<f32>,
-    /// Seeds per (batch size, learning rate); steps to target are their median.
-    pub seeds: usize,
-    /// Budget of optimizer steps for "best validation loss at a fixed step budget".
-    pub step_budget: Option<u64>,
-    /// Validation evaluations per epoch of training data (the curve's resolution).
-    pub evals_per_epoch: usize,
-}
 
 /// One training run of the study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,44 +121,6 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-impl SweepConfig {
-    /// Checks the sweep's own settings against `rows` training rows.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the flag.
-    pub fn validate(&self, train_rows: usize) -> Result<()> {
-        if self.batch_sizes.is_empty() {
-            return Err(Error::config(
-                "--batch-sizes",
-                "give at least one batch size",
-            ));
-        }
-        for b in &self.batch_sizes {
-            if let BatchSize::Rows(n) = b
-                && *n > train_rows
-            {
-                return Err(Error::config(
-                    "--batch-sizes",
-                    format!(
-                        "{n} is larger than the {train_rows} training rows (use \"full\" for \
-                         full-batch training)"
-                    ),
-                ));
-            }
-        }
-        if self.lr_grid.is_empty() || self.lr_grid.iter().any(|f| !(f.is_finite() && *f > 0.0)) {
-            return Err(Error::config(
-                "--lr-grid",
-                "give positive factors, e.g. 0.5,1,2",
-            ));
-        }
-        if self.seeds == 0 {
-            return Err(Error::config("--seeds", "must be at least 1"));
-        }
-        Ok(())
-    }
-}
-
 /// Trains every run of one batch size, calling `log` with a line per run.
 ///
 /// A diverged run is recorded (not an error): it is part of what the study measures.
@@ -215,21 +136,20 @@ pub fn run_batch_size(
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<RunRecord>> {
     let mut out = Vec::new();
-    for &factor in &sweep.lr_grid {
+    for &factor in sweep.lr_grid.iter() {
         for s in 0..sweep.seeds as u64 {
             let mut cfg = base.clone();
-            cfg.batch_size = batch;
-            cfg.seed = base.seed + s;
-            cfg.noise_scale = true;
-            cfg.patience = None;
+            cfg.batch.batch_size = batch;
+            cfg.run.seed = base.run.seed + s;
+            cfg.run.noise_scale = true;
+            cfg.run.patience = None;
             // The trainer scales `lr` for the batch size (`lr_scaling`); the grid factor
             // multiplies the base.
-            cfg.lr = base.lr * factor;
-            let probe = Trainer::new(dataset.clone(), cfg.clone(), threads)?;
-            let rows = probe.batch_rows();
-            let train_rows = probe.split().train.len();
-            cfg.eval_every = Some((train_rows / sweep.evals_per_epoch.max(1)).max(1));
+            cfg.optim.lr = base.optim.lr * factor;
             let trainer = Trainer::new(dataset.clone(), cfg.clone(), threads)?;
+            let rows = trainer.batch_rows();
+            let train_rows = trainer.split().train.len();
+            let trainer = trainer.with_learning_curve(train_rows / sweep.evals_per_epoch.max(1));
             let lr = cfg.scaled_lr(rows);
             let mut rec = Recorder::default();
             let diverged = match trainer.run(None, &mut rec) {
@@ -255,7 +175,7 @@ pub fn run_batch_size(
             log(&format!(
                 "batch {batch:>6}  lr {:<10.4e}  seed {}  best val_loss {best:.5}  {:.0} samples/s{}",
                 lr,
-                cfg.seed,
+                cfg.run.seed,
                 samples_per_s,
                 if diverged.is_some() { "  DIVERGED" } else { "" }
             ));
@@ -264,7 +184,7 @@ pub fn run_batch_size(
                 label: batch.to_string(),
                 lr,
                 lr_factor: factor,
-                seed: cfg.seed,
+                seed: cfg.run.seed,
                 curve: rec.curve,
                 samples_per_s,
                 diverged,

@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-
 /// Seconds spent per phase during one epoch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseTimes {
@@ -98,49 +96,3 @@ pub struct RunInfo {
     /// `mse` or `cross-entropy`.
     pub loss: crate::loss::Loss,
 }
-
-/// Receives a run's progress: the CLI prints it, the run directory records it, tests inspect it.
-pub trait Observer {
-    /// The run is about to take its first step.
-    fn on_start(&mut self, _info: &RunInfo) -> Result<()> {
-        Ok(())
-    }
-
-    /// A step finished (`step` of `steps`, 1-based, in epoch `epoch`). Called on the hot path:
-    /// keep it cheap.
-    fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize) {}
-
-    /// An epoch finished.
-    fn on_epoch(&mut self, _metrics: &EpochMetrics) -> Result<()> {
-        Ok(())
-    }
-
-    /// A point of the validation curve: at the start, every `eval_every` samples and at each
-    /// epoch end (only when `eval_every` is set and there is a validation split).
-    fn on_eval(&mut self, _point: &EvalPoint) -> Result<()> {
-        Ok(())
-    }
-
-    /// A new best validation loss was reached with `params`.
-    fn on_best(&mut self, _epoch: usize, _params: &[f32]) -> Result<()> {
-        Ok(())
-    }
-
-    /// Whether a checkpoint is wanted after optimizer step `global_step` (asked at every
-    /// mid-epoch step boundary; epoch ends are always offered to [`Observer::on_checkpoint`]).
-    fn checkpoint_due(&mut self, _global_step: u64) -> bool {
-        false
-    }
-
-    /// The complete state at a step boundary: write it to resume from later. Called at every
-    /// epoch end, where [`Observer::checkpoint_due`] said so, and before an interruption.
-    fn on_checkpoint(&mut self, _snapshot: &crate::checkpoint::Snapshot<'_>) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// An observer that ignores everything.
-#[derive(Debug, Default)]
-pub struct Silent;
-
-impl Observer for Silent {}

@@ -4,17 +4,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::checkpoint::{Checkpoint, FileFingerprint, Progress, RunIdentity, Snapshot};
-use crate::data::{Dataset, Split, Standardizer};
+use crate::checkpoint::{Boundary, Checkpoint, Tensors};
+use crate::data::{Dataset, FileFingerprint, Split, Standardizer};
 use crate::error::{Error, Result};
 use crate::loss::{Loss, LossSum};
 use crate::model::{DropoutKey, Mlp};
 use crate::optim::Optimizer;
-use crate::parallel::{BatchRef, Collective, GradientEngine, NoiseScale, SingleProcess, StepTimes};
+use crate::parallel::{
+    BatchRef, Collective, GradientEngine, NoiseEstimate, NoiseScale, SingleProcess, StepTimes,
+};
 use crate::pipeline::{Batch, Prefetcher, Sampler, Span};
-use crate::train::config::TrainConfig;
 use crate::train::early_stop::Verdict;
-use crate::train::metrics::{EpochMetrics, EvalPoint, NoiseMetrics, Observer, PhaseTimes, RunInfo};
+use crate::train::{
+    EpochMetrics, EvalPoint, NoiseMetrics, Observer, PhaseTimes, Progress, RunIdentity, RunInfo,
+    Snapshot, TrainConfig, TrainState,
+};
 
 /// Per-step decay of the noise-scale averages: about the last hundred steps count.
 const NOISE_EMA_DECAY: f64 = 0.99;
@@ -56,10 +60,21 @@ pub struct Trainer {
     standardizer: Option<Arc<Standardizer>>,
     collective: Box<dyn Collective>,
     stop: Option<Arc<AtomicBool>>,
+    eval_every: Option<u64>,
+}
+
+/// Where a run starts: its position, parameters and optimizer state.
+struct Start {
+    progress: Progress,
+    params: Vec<f32>,
+    first_moment: Vec<f32>,
+    second_moment: Vec<f32>,
+    best_params: Option<Vec<f32>>,
 }
 
 impl Trainer {
-    /// Validates `config` against `dataset` and prepares the run; nothing is trained yet.
+    /// Validates `config` against `dataset` and prepares the run on `threads` worker threads;
+    /// nothing is trained yet.
     ///
     /// # Errors
     /// [`Error::Config`] naming the flag that does not fit the data.
@@ -68,21 +83,22 @@ impl Trainer {
         if threads == 0 {
             return Err(Error::config("--threads", "must be at least 1"));
         }
-        let loss = config.resolve_loss(&dataset)?;
-        let mlp = config.model(&dataset)?;
-        let split = Split::new(dataset.rows(), config.val_fraction, config.seed);
+        let loss = config.model.resolve_loss(&dataset)?;
+        let mlp = config.model.model(&dataset, config.data.classes)?;
+        let split = Split::new(dataset.rows(), config.data.val_fraction, config.run.seed);
         if split.train.is_empty() {
             return Err(Error::config(
                 "--val-fraction",
                 format!(
                     "{} leaves no training rows out of {}",
-                    config.val_fraction,
+                    config.data.val_fraction,
                     dataset.rows()
                 ),
             ));
         }
-        let batch_rows = config.batch_rows(split.train.len())?;
+        let batch_rows = config.batch.batch_rows(split.train.len())?;
         let standardizer = config
+            .data
             .standardize
             .then(|| Arc::new(Standardizer::fit(&dataset, &split.train)));
         Ok(Trainer {
@@ -96,7 +112,18 @@ impl Trainer {
             standardizer,
             collective: Box::new(SingleProcess),
             stop: None,
+            eval_every: None,
         })
+    }
+
+    /// The configuration this run trains with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The dataset.
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
     }
 
     /// The model this run trains.
@@ -119,6 +146,11 @@ impl Trainer {
         self.batch_rows
     }
 
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
     /// The feature standardisation fitted on the training split (with `standardize`).
     pub fn standardizer(&self) -> Option<&Standardizer> {
         self.standardizer.as_deref()
@@ -128,6 +160,14 @@ impl Trainer {
     /// step boundary: the observer is offered a checkpoint, then [`Error::Interrupted`] returns.
     pub fn with_stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
         self.stop = Some(flag);
+        self
+    }
+
+    /// Also evaluates on the validation split every `samples` training samples (at least 1),
+    /// reporting a learning curve to [`Observer::on_eval`] (the batch-size study's steps to a
+    /// target). Never changes the weights.
+    pub fn with_learning_curve(mut self, samples: usize) -> Self {
+        self.eval_every = Some(samples.max(1) as u64);
         self
     }
 
@@ -171,17 +211,16 @@ impl Trainer {
                 );
                 p
             }
-            None => self.mlp.init_params(self.config.seed),
+            None => self.mlp.init_params(self.config.run.seed),
         };
-        self.in_pool(|| {
-            self.run_from(
-                Progress::start(&self.config),
-                params,
-                (Vec::new(), Vec::new()),
-                None,
-                observer,
-            )
-        })
+        let start = Start {
+            progress: Progress::start(&self.config),
+            params,
+            first_moment: Vec::new(),
+            second_moment: Vec::new(),
+            best_params: None,
+        };
+        self.in_pool(|| self.run_from(start, observer))
     }
 
     /// Continues the run saved in `checkpoint` and ends on the same bits as a run never
@@ -192,20 +231,18 @@ impl Trainer {
     /// checkpoint's, [`Error::Data`] when a data file changed; then as [`Trainer::run`].
     pub fn resume(
         &self,
-        checkpoint: Checkpoint,
+        checkpoint: Checkpoint<TrainState>,
         observer: &mut (dyn Observer + Send),
     ) -> Result<Outcome> {
-        self.check_resumable(&checkpoint.identity)?;
-        let Checkpoint {
-            progress,
-            params,
-            momentum,
-            second_moment,
-            best_params,
-            ..
-        } = checkpoint;
-        let state = (momentum, second_moment);
-        self.in_pool(|| self.run_from(progress, params, state, best_params, observer))
+        self.check_resumable(&checkpoint.state.identity)?;
+        let start = Start {
+            progress: checkpoint.state.progress,
+            params: checkpoint.params,
+            first_moment: checkpoint.first_moment,
+            second_moment: checkpoint.second_moment,
+            best_params: checkpoint.best_params,
+        };
+        self.in_pool(|| self.run_from(start, observer))
     }
 
     /// Refuses a checkpoint made with other data or other result-changing settings.
@@ -229,71 +266,7 @@ impl Trainer {
                 "the run was started on generated data and is resumed on files (or the reverse)",
             ));
         }
-        let was = serde_json::to_value(&saved.config).expect("config serialises");
-        let is = serde_json::to_value(&self.config).expect("config serialises");
-        // Speed-only settings and a longer schedule may change on resume.
-        for key in [
-            "hidden",
-            "activation",
-            "dropout",
-            "loss",
-            "batch-size",
-            "shuffle",
-            "drop-last",
-            "lr",
-            "momentum",
-            "dampening",
-            "nesterov",
-            "optimizer",
-            "beta1",
-            "beta2",
-            "eps",
-            "lr-scaling",
-            "base-batch",
-            "schedule",
-            "warmup-steps",
-            "warmup-epochs",
-            "min-lr",
-            "lr-decay-epochs",
-            "lr-gamma",
-            "weight-decay",
-            "decay-bias",
-            "val-fraction",
-            "patience",
-            "min-delta",
-            "seed",
-            "shard-size",
-            "classes",
-            "standardize",
-        ] {
-            if was.get(key) != is.get(key) {
-                let show = |v: Option<&serde_json::Value>| {
-                    v.map_or("unset".to_string(), |v| v.to_string())
-                };
-                return Err(Error::config(
-                    format!("--{key}"),
-                    format!(
-                        "was {} when the run started, now {}: a resumed run must keep every \
-                         setting that changes its numbers (only --epochs, --threads and \
-                         --prefetch may change)",
-                        show(was.get(key)),
-                        show(is.get(key))
-                    ),
-                ));
-            }
-        }
-        if self.config.schedule == crate::train::Schedule::Cosine
-            && saved.config.epochs != self.config.epochs
-        {
-            return Err(Error::config(
-                "--epochs",
-                format!(
-                    "was {} when the run started, now {}: with --schedule cosine the epochs \
-                     fix the schedule, so they cannot change on resume",
-                    saved.config.epochs, self.config.epochs
-                ),
-            ));
-        }
+        self.config.check_resumable(&saved.config)?;
         if saved.params != now.params {
             return Err(Error::config(
                 "--hidden",
@@ -307,14 +280,9 @@ impl Trainer {
     }
 
     fn in_pool<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads)
-            .thread_name(|i| format!("dptrain-worker-{i}"))
-            .build()
-            .map_err(|e| Error::config("--threads", format!("cannot start the pool: {e}")))?;
         // The whole loop runs inside the pool: entering it once per step would cost more than a
         // small model's step.
-        pool.install(f)
+        crate::parallel::pool(self.threads)?.install(f)
     }
 
     fn stop_requested(&self) -> bool {
@@ -323,32 +291,16 @@ impl Trainer {
             .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
-    fn run_from(
-        &self,
-        mut progress: Progress,
-        mut params: Vec<f32>,
-        (first_moment, second_moment): (Vec<f32>, Vec<f32>),
-        mut best_params: Option<Vec<f32>>,
-        observer: &mut (dyn Observer + Send),
-    ) -> Result<Outcome> {
+    fn run_from(&self, start: Start, observer: &mut (dyn Observer + Send)) -> Result<Outcome> {
         let cfg = &self.config;
-        let engine = GradientEngine::new(self.mlp.clone(), self.loss, cfg.shard_size);
-        let mut opt = Optimizer::new(
-            cfg.optimizer,
-            cfg.sgd(),
-            cfg.adam(),
-            cfg.param_groups(&self.mlp),
-        );
-        opt.restore(first_moment, second_moment, progress.global_step);
         let sampler = Sampler::new(
             self.split.train.clone(),
             self.batch_rows,
-            cfg.shuffle,
-            cfg.drop_last,
-            cfg.seed,
+            cfg.batch.shuffle,
+            cfg.batch.drop_last,
+            cfg.run.seed,
         );
         let steps = sampler.steps_per_epoch();
-        let schedule = cfg.lr_schedule(self.batch_rows, steps);
         observer.on_start(&RunInfo {
             sizes: self.mlp.sizes().to_vec(),
             params: self.mlp.num_params(),
@@ -359,235 +311,35 @@ impl Trainer {
             threads: self.threads,
             loss: self.loss,
         })?;
-        let end_epoch = if progress.stopped {
-            progress.epoch
+        let end_epoch = if start.progress.stopped {
+            start.progress.epoch
         } else {
-            cfg.epochs
+            cfg.run.epochs
         };
         let span = Span {
-            start_epoch: progress.epoch.min(end_epoch),
-            start_step: progress.step,
+            start_epoch: start.progress.epoch.min(end_epoch),
+            start_step: start.progress.step,
             end_epoch,
         };
-        let mut loader = Prefetcher::spawn(
+        let loader = Prefetcher::spawn(
             self.dataset.clone(),
             sampler,
             span,
-            cfg.prefetch_depth(self.batch_rows),
+            cfg.parallel.prefetch_depth(self.batch_rows),
             self.standardizer.clone(),
         );
-        let mut grad = vec![0.0f32; params.len()];
-        progress
-            .history
-            .reserve(cfg.epochs.saturating_sub(progress.history.len()));
-        let outputs = self.mlp.outputs();
-        let mut eval_batch = (!self.split.val.is_empty())
-            .then(|| Batch::with_capacity(&self.dataset, EVAL_CHUNK.min(self.split.val.len())));
-        let classification = self.loss == Loss::CrossEntropy;
-
-        // The learning curve: cumulative samples and training time (evaluations excluded).
-        let mut samples_before: u64 = progress.history.iter().map(|m| m.samples as u64).sum();
-        let mut time_before: f64 = progress.history.iter().map(|m| m.train_s).sum();
-        let curve = cfg
-            .eval_every
-            .filter(|_| eval_batch.is_some())
-            .map(|e| e as u64);
-        let mut next_eval = curve.map_or(u64::MAX, |e| (samples_before / e + 1) * e);
-        if curve.is_some() && progress.global_step == 0 {
-            let b = eval_batch.as_mut().expect("curve needs a validation split");
-            let v = self.evaluate(&engine, &params, &self.split.val, b);
-            observer.on_eval(&self.eval_point(&progress, 0, 0.0, v))?;
-        }
-
-        while progress.epoch < end_epoch {
-            let epoch = progress.epoch;
-            let mut times = StepTimes::default();
-            let mut optimizer = Duration::ZERO;
-            let mut eval_time = Duration::ZERO;
-            let started = Instant::now();
-            while progress.step < steps {
-                let batch = loader
-                    .next_batch()
-                    .expect("the loader yields every step of every epoch");
-                debug_assert_eq!((batch.epoch, batch.step), (epoch, progress.step));
-                let key = DropoutKey {
-                    seed: cfg.seed,
-                    epoch: epoch as u64,
-                    step: batch.step as u64,
-                };
-                let view = BatchRef {
-                    x: &batch.x,
-                    targets: batch.targets(),
-                    rows: batch.rows,
-                };
-                let step = engine.gradient(
-                    &params,
-                    &view,
-                    batch.rows,
-                    key,
-                    &mut grad,
-                    &mut times,
-                    cfg.noise_scale,
-                );
-                let sum = step.loss;
-                if let Some(n) = step.noise {
-                    progress
-                        .noise
-                        .get_or_insert_with(|| NoiseScale::new(NOISE_EMA_DECAY))
-                        .update(n);
-                }
-                let t = Instant::now();
-                self.collective.all_reduce_sum(&mut grad)?;
-                times.reduce += t.elapsed();
-                let mean = self.loss.mean(sum, batch.rows, outputs);
-                let lr = schedule.lr_at(progress.global_step);
-                opt.set_lr(lr);
-                let diverged = |what| Error::Diverged {
-                    epoch: epoch + 1,
-                    step: progress.global_step + 1,
-                    what,
-                    lr,
-                };
-                if !mean.is_finite() {
-                    return Err(diverged("loss"));
-                }
-                let t = Instant::now();
-                if !opt.step(&mut params, &grad) {
-                    return Err(diverged("gradient"));
-                }
-                optimizer += t.elapsed();
-                progress.global_step += 1;
-                progress.step += 1;
-                progress.epoch_loss_sum += mean * batch.rows as f64;
-                progress.epoch_correct += sum.correct;
-                progress.epoch_samples += batch.rows;
-                observer.on_step(epoch + 1, progress.step, steps);
-                loader.recycle(batch);
-                let seen = samples_before + progress.epoch_samples as u64;
-                if seen >= next_eval && progress.step < steps {
-                    let t = Instant::now();
-                    let train_s = time_before + (t - started - eval_time).as_secs_f64();
-                    let b = eval_batch.as_mut().expect("curve needs a validation split");
-                    let v = self.evaluate(&engine, &params, &self.split.val, b);
-                    observer.on_eval(&self.eval_point(&progress, seen, train_s, v))?;
-                    next_eval = curve.map_or(u64::MAX, |e| (seen / e + 1) * e);
-                    eval_time += t.elapsed();
-                }
-                // Mid-epoch boundary: a checkpoint here resumes at the next step. The epoch's
-                // last step is checkpointed after validation, below.
-                if progress.step < steps {
-                    let stop = self.stop_requested();
-                    if stop || observer.checkpoint_due(progress.global_step) {
-                        observer.on_checkpoint(&Snapshot {
-                            progress: &progress,
-                            params: &params,
-                            momentum: opt.state().first,
-                            second_moment: opt.state().second,
-                            best_params: best_params.as_deref(),
-                        })?;
-                    }
-                    if stop {
-                        return Err(self.interrupted(&progress));
-                    }
-                }
-            }
-            let train_s = (started.elapsed() - eval_time).as_secs_f64();
-            let data_wait = loader.take_wait();
-
-            let val_started = Instant::now();
-            let val = eval_batch
-                .as_mut()
-                .map(|b| self.evaluate(&engine, &params, &self.split.val, b));
-            let val_s = val_started.elapsed().as_secs_f64();
-            let samples = progress.epoch_samples;
-            let metrics = EpochMetrics {
-                epoch: epoch + 1,
-                train_loss: progress.epoch_loss_sum / samples.max(1) as f64,
-                train_accuracy: classification
-                    .then(|| progress.epoch_correct as f64 / samples.max(1) as f64),
-                val_loss: val.map(|v| self.loss.mean(v, self.split.val.len(), outputs)),
-                val_accuracy: val
-                    .filter(|_| classification)
-                    .map(|v| v.correct as f64 / self.split.val.len() as f64),
-                steps,
-                global_step: progress.global_step,
-                samples,
-                train_s,
-                val_s,
-                samples_per_s: samples as f64 / train_s.max(1e-12),
-                noise_scale: progress.noise.and_then(|n| {
-                    let (g2, trace) = n.averages()?;
-                    Some(NoiseMetrics {
-                        b_simple: n.b_simple(),
-                        g2,
-                        trace,
-                    })
-                }),
-                time: PhaseTimes {
-                    data_wait_s: data_wait.as_secs_f64(),
-                    compute_s: times.compute.as_secs_f64(),
-                    all_reduce_s: times.reduce.as_secs_f64(),
-                    optimizer_s: optimizer.as_secs_f64(),
-                },
-            };
-            observer.on_epoch(&metrics)?;
-            samples_before += samples as u64;
-            time_before += train_s;
-            if let (Some(e), Some(v)) = (curve, val) {
-                let point = self.eval_point(&progress, samples_before, time_before, v);
-                observer.on_eval(&point)?;
-                next_eval = (samples_before / e + 1) * e;
-            }
-            let verdict = metrics
-                .val_loss
-                .map(|v| progress.stopper.update(epoch + 1, v));
-            progress.history.push(metrics);
-            progress.epoch += 1;
-            progress.step = 0;
-            progress.epoch_loss_sum = 0.0;
-            progress.epoch_correct = 0;
-            progress.epoch_samples = 0;
-            match verdict {
-                Some(Verdict::Improved) => {
-                    match &mut best_params {
-                        Some(b) => b.copy_from_slice(&params),
-                        None => best_params = Some(params.clone()),
-                    }
-                    observer.on_best(epoch + 1, &params)?;
-                }
-                Some(Verdict::Stop) => progress.stopped = true,
-                Some(Verdict::Wait) | None => {}
-            }
-            let stop = self.stop_requested();
-            observer.on_checkpoint(&Snapshot {
-                progress: &progress,
-                params: &params,
-                momentum: opt.state().first,
-                second_moment: opt.state().second,
-                best_params: best_params.as_deref(),
-            })?;
-            if progress.stopped {
+        let mut run = Run::new(self, start, loader, steps, observer)?;
+        while run.progress.epoch < end_epoch {
+            run.train_epoch(observer)?;
+            let ended = run.end_epoch(observer)?;
+            if run.progress.stopped {
                 break;
             }
-            if stop && progress.epoch < end_epoch {
-                return Err(self.interrupted(&progress));
+            if ended.stop && run.progress.epoch < end_epoch {
+                return Err(self.interrupted(&run.progress));
             }
         }
-        drop(loader);
-        let restored_best = cfg.patience.is_some() && best_params.is_some();
-        if restored_best && let Some(best) = &best_params {
-            params.copy_from_slice(best);
-        }
-        Ok(Outcome {
-            mlp: self.mlp.clone(),
-            loss: self.loss,
-            params,
-            best_params,
-            best_epoch: progress.stopper.best_epoch(),
-            stopped_early: progress.stopped && progress.epoch < cfg.epochs,
-            restored_best,
-            history: progress.history,
-        })
+        Ok(run.finish())
     }
 
     fn eval_point(&self, p: &Progress, samples: u64, train_s: f64, v: LossSum) -> EvalPoint {
@@ -607,23 +359,367 @@ impl Trainer {
             step: progress.global_step,
         }
     }
+}
 
-    /// Summed loss of `rows` in evaluation mode.
-    fn evaluate(
-        &self,
-        engine: &GradientEngine,
-        params: &[f32],
-        rows: &[u32],
-        buf: &mut Batch,
-    ) -> LossSum {
-        evaluate_rows(
-            engine,
-            &self.dataset,
+/// What an epoch's end decided.
+struct EpochEnd {
+    /// A stop was requested during or at the end of the epoch.
+    stop: bool,
+}
+
+/// The working state of one run: the loop's variables, kept together so each phase of the loop
+/// (a step, an evaluation, an epoch's end) is a method of its own.
+struct Run<'t> {
+    trainer: &'t Trainer,
+    engine: GradientEngine,
+    opt: Optimizer,
+    loader: Prefetcher,
+    schedule: crate::optim::LrSchedule,
+    steps: usize,
+    progress: Progress,
+    params: Vec<f32>,
+    grad: Vec<f32>,
+    best_params: Option<Vec<f32>>,
+    /// Gathers validation rows, when there is a validation split.
+    eval_batch: Option<Batch>,
+    /// Samples between learning-curve points (with a validation split).
+    curve: Option<u64>,
+    next_eval: u64,
+    /// Samples and training seconds of the epochs before this one.
+    samples_before: u64,
+    time_before: f64,
+    /// This epoch's timings.
+    times: StepTimes,
+    optimizer_time: Duration,
+    eval_time: Duration,
+    epoch_started: Instant,
+}
+
+impl<'t> Run<'t> {
+    fn new(
+        trainer: &'t Trainer,
+        start: Start,
+        loader: Prefetcher,
+        steps: usize,
+        observer: &mut (dyn Observer + Send),
+    ) -> Result<Self> {
+        let cfg = &trainer.config;
+        let engine =
+            GradientEngine::new(trainer.mlp.clone(), trainer.loss, cfg.parallel.shard_size);
+        let mut opt = Optimizer::new(&cfg.optim, cfg.optim.param_groups(&trainer.mlp));
+        let Start {
+            mut progress,
             params,
-            rows,
-            self.standardizer.as_deref(),
+            first_moment,
+            second_moment,
+            best_params,
+        } = start;
+        opt.restore(first_moment, second_moment, progress.global_step);
+        progress
+            .history
+            .reserve(cfg.run.epochs.saturating_sub(progress.history.len()));
+        let val = &trainer.split.val;
+        let eval_batch = (!val.is_empty())
+            .then(|| Batch::with_capacity(&trainer.dataset, EVAL_CHUNK.min(val.len())));
+        // The learning curve: cumulative samples and training time (evaluations excluded).
+        let samples_before: u64 = progress.history.iter().map(|m| m.samples as u64).sum();
+        let time_before: f64 = progress.history.iter().map(|m| m.train_s).sum();
+        let curve = trainer.eval_every.filter(|_| eval_batch.is_some());
+        let mut run = Run {
+            trainer,
+            engine,
+            opt,
+            loader,
+            schedule: cfg.lr_schedule(trainer.batch_rows, steps),
+            steps,
+            grad: vec![0.0f32; params.len()],
+            progress,
+            params,
+            best_params,
+            eval_batch,
+            curve,
+            next_eval: curve.map_or(u64::MAX, |e| (samples_before / e + 1) * e),
+            samples_before,
+            time_before,
+            times: StepTimes::default(),
+            optimizer_time: Duration::ZERO,
+            eval_time: Duration::ZERO,
+            epoch_started: Instant::now(),
+        };
+        if curve.is_some() && run.progress.global_step == 0 {
+            let v = run.validate();
+            observer.on_eval(&trainer.eval_point(&run.progress, 0, 0.0, v))?;
+        }
+        Ok(run)
+    }
+
+    /// Summed validation loss of the current parameters.
+    fn validate(&mut self) -> LossSum {
+        let t = self.trainer;
+        let buf = self
+            .eval_batch
+            .as_mut()
+            .expect("validation needs a validation split");
+        evaluate_rows(
+            &self.engine,
+            &t.dataset,
+            &self.params,
+            &t.split.val,
+            t.standardizer.as_deref(),
             buf,
         )
+    }
+
+    fn snapshot(&self) -> Snapshot<'_> {
+        let state = self.opt.state();
+        Snapshot {
+            progress: &self.progress,
+            tensors: Tensors {
+                params: &self.params,
+                first_moment: state.first_moment,
+                second_moment: state.second_moment,
+                best_params: self.best_params.as_deref(),
+            },
+        }
+    }
+
+    /// The steps of the current epoch, from `progress.step` on.
+    fn train_epoch(&mut self, observer: &mut (dyn Observer + Send)) -> Result<()> {
+        self.times = StepTimes::default();
+        self.optimizer_time = Duration::ZERO;
+        self.eval_time = Duration::ZERO;
+        self.epoch_started = Instant::now();
+        while self.progress.step < self.steps {
+            self.step(observer)?;
+            let seen = self.samples_before + self.progress.epoch_samples as u64;
+            if seen >= self.next_eval && self.progress.step < self.steps {
+                self.curve_point(seen, observer)?;
+            }
+            // Mid-epoch boundary: a checkpoint here resumes at the next step. The epoch's last
+            // step is checkpointed after validation, in `end_epoch`.
+            if self.progress.step < self.steps {
+                let stop = self.trainer.stop_requested();
+                let boundary = if stop {
+                    Boundary::Stop
+                } else {
+                    Boundary::Step {
+                        global_step: self.progress.global_step,
+                    }
+                };
+                if observer.wants_checkpoint(boundary) {
+                    observer.on_checkpoint(&self.snapshot())?;
+                }
+                if stop {
+                    return Err(self.trainer.interrupted(&self.progress));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One optimizer step on the next batch.
+    fn step(&mut self, observer: &mut (dyn Observer + Send)) -> Result<()> {
+        let t = self.trainer;
+        let cfg = &t.config;
+        let epoch = self.progress.epoch;
+        let batch = self
+            .loader
+            .next_batch()
+            .expect("the loader yields every step of every epoch");
+        debug_assert_eq!((batch.epoch, batch.step), (epoch, self.progress.step));
+        let key = DropoutKey {
+            seed: cfg.run.seed,
+            epoch: epoch as u64,
+            step: batch.step as u64,
+        };
+        let view = BatchRef {
+            x: &batch.x,
+            targets: batch.targets(),
+            rows: batch.rows,
+        };
+        let noise = if cfg.run.noise_scale {
+            NoiseEstimate::Measure
+        } else {
+            NoiseEstimate::Skip
+        };
+        let step = self.engine.gradient(
+            &self.params,
+            &view,
+            batch.rows,
+            key,
+            &mut self.grad,
+            &mut self.times,
+            noise,
+        );
+        let sum = step.loss;
+        if let Some(n) = step.noise {
+            self.progress
+                .noise
+                .get_or_insert_with(|| NoiseScale::new(NOISE_EMA_DECAY))
+                .update(n);
+        }
+        let started = Instant::now();
+        t.collective.all_reduce_sum(&mut self.grad)?;
+        self.times.reduce += started.elapsed();
+        let mean = t.loss.mean(sum, batch.rows, t.mlp.outputs());
+        let lr = self.schedule.lr_at(self.progress.global_step);
+        self.opt.set_lr(lr);
+        let diverged = |what| Error::Diverged {
+            epoch: epoch + 1,
+            step: self.progress.global_step + 1,
+            what,
+            lr,
+        };
+        if !mean.is_finite() {
+            return Err(diverged("loss"));
+        }
+        let started = Instant::now();
+        if !self.opt.step(&mut self.params, &mut self.grad) {
+            return Err(diverged("gradient"));
+        }
+        self.optimizer_time += started.elapsed();
+        let p = &mut self.progress;
+        p.global_step += 1;
+        p.step += 1;
+        p.epoch_loss_sum += mean * batch.rows as f64;
+        p.epoch_correct += sum.correct;
+        p.epoch_samples += batch.rows;
+        observer.on_step(epoch + 1, p.step, self.steps);
+        self.loader.recycle(batch);
+        Ok(())
+    }
+
+    /// A mid-epoch point of the learning curve, after `seen` samples.
+    fn curve_point(&mut self, seen: u64, observer: &mut (dyn Observer + Send)) -> Result<()> {
+        let started = Instant::now();
+        let train_s =
+            self.time_before + (started - self.epoch_started - self.eval_time).as_secs_f64();
+        let v = self.validate();
+        observer.on_eval(&self.trainer.eval_point(&self.progress, seen, train_s, v))?;
+        self.next_eval = self.curve.map_or(u64::MAX, |e| (seen / e + 1) * e);
+        self.eval_time += started.elapsed();
+        Ok(())
+    }
+
+    /// Validation, metrics, early stopping and the epoch-end checkpoint.
+    fn end_epoch(&mut self, observer: &mut (dyn Observer + Send)) -> Result<EpochEnd> {
+        let t = self.trainer;
+        let epoch = self.progress.epoch;
+        let train_s = (self.epoch_started.elapsed() - self.eval_time).as_secs_f64();
+        let data_wait = self.loader.take_wait();
+        let val_started = Instant::now();
+        let val = self.eval_batch.is_some().then(|| self.validate());
+        let val_s = val_started.elapsed().as_secs_f64();
+        let metrics = self.epoch_metrics(train_s, val_s, val, data_wait);
+        observer.on_epoch(&metrics)?;
+        self.samples_before += metrics.samples as u64;
+        self.time_before += train_s;
+        if let (Some(e), Some(v)) = (self.curve, val) {
+            let point = t.eval_point(&self.progress, self.samples_before, self.time_before, v);
+            observer.on_eval(&point)?;
+            self.next_eval = (self.samples_before / e + 1) * e;
+        }
+        let verdict = metrics
+            .val_loss
+            .map(|v| self.progress.stopper.update(epoch + 1, v));
+        let p = &mut self.progress;
+        p.history.push(metrics);
+        p.epoch += 1;
+        p.step = 0;
+        p.epoch_loss_sum = 0.0;
+        p.epoch_correct = 0;
+        p.epoch_samples = 0;
+        match verdict {
+            Some(Verdict::Improved) => {
+                match &mut self.best_params {
+                    Some(b) => b.copy_from_slice(&self.params),
+                    None => self.best_params = Some(self.params.clone()),
+                }
+                observer.on_best(epoch + 1, &self.params)?;
+            }
+            Some(Verdict::Stop) => self.progress.stopped = true,
+            Some(Verdict::Wait) | None => {}
+        }
+        let stop = t.stop_requested();
+        let boundary = if stop {
+            Boundary::Stop
+        } else {
+            Boundary::EpochEnd
+        };
+        if observer.wants_checkpoint(boundary) {
+            observer.on_checkpoint(&self.snapshot())?;
+        }
+        Ok(EpochEnd { stop })
+    }
+
+    fn epoch_metrics(
+        &self,
+        train_s: f64,
+        val_s: f64,
+        val: Option<LossSum>,
+        data_wait: Duration,
+    ) -> EpochMetrics {
+        let t = self.trainer;
+        let p = &self.progress;
+        let classification = t.loss == Loss::CrossEntropy;
+        let samples = p.epoch_samples;
+        let val_rows = t.split.val.len();
+        EpochMetrics {
+            epoch: p.epoch + 1,
+            train_loss: p.epoch_loss_sum / samples.max(1) as f64,
+            train_accuracy: classification.then(|| p.epoch_correct as f64 / samples.max(1) as f64),
+            val_loss: val.map(|v| t.loss.mean(v, val_rows, t.mlp.outputs())),
+            val_accuracy: val
+                .filter(|_| classification)
+                .map(|v| v.correct as f64 / val_rows as f64),
+            steps: self.steps,
+            global_step: p.global_step,
+            samples,
+            train_s,
+            val_s,
+            samples_per_s: samples as f64 / train_s.max(1e-12),
+            noise_scale: p.noise.and_then(|n| {
+                let (g2, trace) = n.averages()?;
+                Some(NoiseMetrics {
+                    b_simple: n.b_simple(),
+                    g2,
+                    trace,
+                })
+            }),
+            time: PhaseTimes {
+                data_wait_s: data_wait.as_secs_f64(),
+                compute_s: self.times.compute.as_secs_f64(),
+                all_reduce_s: self.times.reduce.as_secs_f64(),
+                optimizer_s: self.optimizer_time.as_secs_f64(),
+            },
+        }
+    }
+
+    /// The outcome: the best epoch's parameters restored when early stopping is on.
+    fn finish(self) -> Outcome {
+        let t = self.trainer;
+        let Run {
+            mut params,
+            best_params,
+            progress,
+            loader,
+            ..
+        } = self;
+        drop(loader);
+        let restored_best = t.config.run.patience.is_some() && best_params.is_some();
+        if restored_best && let Some(best) = &best_params {
+            params.copy_from_slice(best);
+        }
+        Outcome {
+            mlp: t.mlp.clone(),
+            loss: t.loss,
+            params,
+            best_params,
+            best_epoch: progress.stopper.best_epoch(),
+            stopped_early: progress.stopped && progress.epoch < t.config.run.epochs,
+            restored_best,
+            history: progress.history,
+        }
     }
 }
 
@@ -668,10 +764,7 @@ pub fn evaluate_dataset(
     threads: usize,
 ) -> Result<(f64, Option<f64>)> {
     let engine = GradientEngine::new(mlp.clone(), loss, 256);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-        .map_err(|e| Error::config("--threads", format!("cannot start the pool: {e}")))?;
+    let pool = crate::parallel::pool(threads.max(1))?;
     let rows: Vec<u32> = (0..dataset.rows() as u32).collect();
     let mut buf = Batch::with_capacity(dataset, EVAL_CHUNK.min(rows.len()));
     let total =

@@ -1,13 +1,4 @@
-//! The run directory: everything a run writes, under one folder.
-//!
-//! ```text
-//! RUN/config.toml         the effective configuration (flags and file merged)
-//! RUN/metrics.jsonl       one JSON object per epoch, appended as epochs finish
-//! RUN/best.safetensors    the best validation epoch's weights (with a validation split)
-//! RUN/final.safetensors   the weights at the end (the best ones after early stopping)
-//! RUN/summary.json        the outcome: epochs run, best epoch, final losses, timing
-//! RUN/checkpoints/        ckpt-<step>.safetensors: the newest few full training states
-//! ```
+//! The run directory: everything a run writes, under one folder (layout: [`crate::run`]).
 //!
 //! Every file but `metrics.jsonl` is written atomically; `metrics.jsonl` grows by whole lines.
 
@@ -17,11 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::checkpoint::{CheckpointStore, RunIdentity, Snapshot};
 use crate::error::{Error, Result};
 use crate::model::Mlp;
 use crate::model::weights::{self, ModelMeta};
-use crate::train::{EpochMetrics, Observer};
 
 /// Files that mark a directory as holding a run already.
 const RUN_FILES: [&str; 4] = [
@@ -157,17 +146,11 @@ impl RunDir {
         &self.path
     }
 
-    /// Writes `config.toml` atomically.
+    /// Writes `config.toml` atomically (its text is [`crate::train::TrainConfig::to_toml`]'s).
     ///
     /// # Errors
     /// [`Error::Io`].
-    pub fn write_config<T: Serialize>(&self, config: &T) -> Result<()> {
-        let text = toml::to_string(config).map_err(|e| {
-            Error::io(
-                self.path.join("config.toml"),
-                std::io::Error::other(e.to_string()),
-            )
-        })?;
+    pub fn write_config(&self, text: &str) -> Result<()> {
         crate::fsutil::write_atomic(&self.path.join("config.toml"), |w| {
             w.write_all(text.as_bytes())
         })
@@ -215,54 +198,5 @@ impl RunDir {
         self.metrics
             .write_all(text.as_bytes())
             .map_err(|e| Error::io(self.path.join("metrics.jsonl"), e))
-    }
-}
-
-/// An observer that records epochs and best weights into a [`RunDir`].
-#[derive(Debug)]
-pub struct RunRecorder {
-    /// The directory written to.
-    pub dir: RunDir,
-    /// The model (to name the tensors of `best.safetensors`).
-    pub mlp: Mlp,
-    /// Metadata stored with the weights.
-    pub meta: ModelMeta,
-    /// Where checkpoints go and what identifies the run in them.
-    pub checkpoints: Option<CheckpointPolicy>,
-}
-
-/// When and where to write checkpoints.
-#[derive(Debug)]
-pub struct CheckpointPolicy {
-    /// The checkpoint directory.
-    pub store: CheckpointStore,
-    /// The run's identity, saved in every checkpoint.
-    pub identity: RunIdentity,
-    /// Also checkpoint every this many optimizer steps (epoch ends always are).
-    pub every_steps: Option<u64>,
-}
-
-impl Observer for RunRecorder {
-    fn on_epoch(&mut self, metrics: &EpochMetrics) -> Result<()> {
-        self.dir.append_metrics(metrics)
-    }
-
-    fn on_best(&mut self, _epoch: usize, params: &[f32]) -> Result<()> {
-        self.dir
-            .write_weights("best", &self.mlp, params, Some(&self.meta))
-    }
-
-    fn checkpoint_due(&mut self, global_step: u64) -> bool {
-        self.checkpoints
-            .as_ref()
-            .and_then(|c| c.every_steps)
-            .is_some_and(|n| n > 0 && global_step.is_multiple_of(n))
-    }
-
-    fn on_checkpoint(&mut self, snapshot: &Snapshot<'_>) -> Result<()> {
-        match &self.checkpoints {
-            Some(c) => c.store.write(snapshot, &c.identity).map(|_| ()),
-            None => Ok(()),
-        }
     }
 }
