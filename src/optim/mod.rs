@@ -1,12 +1,14 @@
 //! Optimizers over the one flat parameter buffer.
 
 mod adam;
+mod clip;
 mod optimizer;
 mod schedule;
 mod settings;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use clip::clip_grad_norm;
 pub use optimizer::{Optimizer, OptimizerKind, OptimizerState};
 pub use schedule::{LrScaling, LrSchedule, ScheduleKind};
 pub use settings::{LrFlags, LrSettings, OptimFlags, OptimSettings, Schedule};
@@ -14,5 +16,7 @@ pub use sgd::{ParamGroup, Sgd, SgdConfig};
 
 #[cfg(test)]
 mod adam_golden_tests;
+#[cfg(test)]
+mod clip_golden_tests;
 #[cfg(test)]
 mod golden_tests;

@@ -17,12 +17,18 @@ pub enum OptimizerKind {
     Adamw,
 }
 
-/// One of the optimizers, behind one interface for the training loop.
+/// One of the optimizers, behind one interface for the training loop, with gradient clipping.
 #[derive(Debug, Clone)]
-pub enum Optimizer {
-    /// SGD.
+pub struct Optimizer {
+    rule: Rule,
+    /// `--clip-grad-norm`: the maximum global norm, and each parameter tensor's range.
+    clip: Option<(f32, Vec<std::ops::Range<usize>>)>,
+}
+
+/// The update rule.
+#[derive(Debug, Clone)]
+enum Rule {
     Sgd(Sgd),
-    /// Adam or AdamW.
     Adam(Adam),
 }
 
@@ -38,48 +44,59 @@ pub struct OptimizerState<'a> {
 
 impl Optimizer {
     /// The optimizer `settings` describe, over `groups`, starting at `settings.lr`.
+    ///
+    /// Each group is one parameter tensor (its range of the flat buffer), which is what
+    /// clipping by global norm takes the per-tensor norms of.
     pub fn new(settings: &OptimSettings, groups: Vec<ParamGroup>) -> Self {
-        match settings.optimizer {
-            OptimizerKind::Sgd => Optimizer::Sgd(Sgd::new(settings.sgd(settings.lr), groups)),
+        let clip = settings
+            .clip_grad_norm
+            .map(|max| (max, groups.iter().map(|g| g.range.clone()).collect()));
+        let rule = match settings.optimizer {
+            OptimizerKind::Sgd => Rule::Sgd(Sgd::new(settings.sgd(settings.lr), groups)),
             OptimizerKind::Adam | OptimizerKind::Adamw => {
-                Optimizer::Adam(Adam::new(settings.adam(settings.lr), groups))
+                Rule::Adam(Adam::new(settings.adam(settings.lr), groups))
             }
-        }
+        };
+        Optimizer { rule, clip }
     }
 
     /// One update with the batch gradient `grad` (which the optimizer may change in place);
     /// returns whether every updated parameter is finite.
     pub fn step(&mut self, params: &mut [f32], grad: &mut [f32]) -> bool {
-        match self {
-            Optimizer::Sgd(o) => o.step(params, grad),
-            Optimizer::Adam(o) => o.step(params, grad),
+        if let Some((max, tensors)) = &self.clip {
+            // Before weight decay and momentum, as with clip_grad_norm_ before opt.step().
+            crate::optim::clip_grad_norm(grad, tensors, *max);
+        }
+        match &mut self.rule {
+            Rule::Sgd(o) => o.step(params, grad),
+            Rule::Adam(o) => o.step(params, grad),
         }
     }
 
     /// The learning rate in force.
     pub fn lr(&self) -> f32 {
-        match self {
-            Optimizer::Sgd(o) => o.config().lr,
-            Optimizer::Adam(o) => o.config().lr,
+        match &self.rule {
+            Rule::Sgd(o) => o.config().lr,
+            Rule::Adam(o) => o.config().lr,
         }
     }
 
     /// Sets the learning rate for the next step (schedules).
     pub fn set_lr(&mut self, lr: f32) {
-        match self {
-            Optimizer::Sgd(o) => o.set_lr(lr),
-            Optimizer::Adam(o) => o.set_lr(lr),
+        match &mut self.rule {
+            Rule::Sgd(o) => o.set_lr(lr),
+            Rule::Adam(o) => o.set_lr(lr),
         }
     }
 
     /// The state vectors to checkpoint.
     pub fn state(&self) -> OptimizerState<'_> {
-        match self {
-            Optimizer::Sgd(o) => OptimizerState {
+        match &self.rule {
+            Rule::Sgd(o) => OptimizerState {
                 first_moment: o.momentum_buffer(),
                 second_moment: &[],
             },
-            Optimizer::Adam(o) => OptimizerState {
+            Rule::Adam(o) => OptimizerState {
                 first_moment: o.exp_avg(),
                 second_moment: o.exp_avg_sq(),
             },
@@ -91,9 +108,9 @@ impl Optimizer {
     /// # Panics
     /// If the vectors do not fit the optimizer (checked when the checkpoint is read).
     pub fn restore(&mut self, first_moment: Vec<f32>, second_moment: Vec<f32>, steps: u64) {
-        match self {
-            Optimizer::Sgd(o) => o.set_momentum_buffer(first_moment),
-            Optimizer::Adam(o) => {
+        match &mut self.rule {
+            Rule::Sgd(o) => o.set_momentum_buffer(first_moment),
+            Rule::Adam(o) => {
                 if !first_moment.is_empty() {
                     o.restore(first_moment, second_moment, steps);
                 }

@@ -36,6 +36,9 @@ settings! {
         /// Apply the weight decay to biases too.
         #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
         numbers decay_bias: bool = false;
+        /// Clip the gradient to this global L2 norm before weight decay and momentum (torch's clip_grad_norm_).
+        #[arg(value_name = "MAX")]
+        numbers clip_grad_norm: f32;
     }
 }
 
@@ -119,7 +122,12 @@ impl OptimSettings {
         })?;
         check(self.eps.is_finite() && self.eps > 0.0, "--eps", || {
             format!("must be a positive number, got {}", self.eps)
-        })
+        })?;
+        check(
+            self.clip_grad_norm.is_none_or(|m| m.is_finite() && m > 0.0),
+            "--clip-grad-norm",
+            || format!("must be a positive number, got {:?}", self.clip_grad_norm),
+        )
     }
 
     /// The SGD hyper-parameters, starting at learning rate `lr`.
