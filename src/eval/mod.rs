@@ -5,16 +5,17 @@
 //! from the metadata in its header ([`ModelMeta`]). The stored standardisation is applied to the
 //! features before the first layer, exactly as in training.
 //!
-//! [`evaluate`] reports the mean loss and, for a classifier, the accuracy, per-class precision,
-//! recall and F1, and the confusion matrix; [`Model::predict`] gives one prediction per row,
-//! which [`Predictions::write`] saves as `.npy` or `.csv`.
+//! [`evaluate_model`] reports the mean loss and, for a classifier, the accuracy, per-class
+//! precision, recall and F1, and the confusion matrix; [`Model::predict`] gives one prediction
+//! per row, which [`Predictions::write`] saves as `.npy` or `.csv`.
 //!
 //! One concept per file:
 //!
 //! - `model.rs`: [`Model`], loading a weights file and the forward pass ([`Model::outputs`]);
 //! - `predict.rs`: [`Predictions`] from [`Model::predict`], and writing them
 //!   ([`PredictionFormat`]);
-//! - `report.rs`: [`EvalReport`], [`ClassReport`] and [`ClassScore`], computed by [`evaluate`];
+//! - `report.rs`: [`EvalReport`], [`ClassReport`] and [`ClassScore`], computed by
+//!   [`evaluate_model`];
 //! - `table.rs`: the text table an [`EvalReport`] displays as.
 //!
 //! [`ModelMeta`]: crate::model::weights::ModelMeta
@@ -26,4 +27,4 @@ mod table;
 
 pub use model::Model;
 pub use predict::{PredictionFormat, Predictions};
-pub use report::{ClassReport, ClassScore, EvalReport, evaluate};
+pub use report::{ClassReport, ClassScore, EvalReport, evaluate_model};

@@ -1,5 +1,6 @@
-//! [`EvalReport`]: what [`evaluate`] finds when it runs a [`Model`] over a labelled dataset —
-//! the mean loss and, for a classifier, accuracy, per-class scores and the confusion matrix.
+//! [`EvalReport`]: what [`evaluate_model`] finds when it runs a [`Model`] over a labelled
+//! dataset — the mean loss and, for a classifier, accuracy, per-class scores and the confusion
+//! matrix.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,7 @@ use crate::data::{Dataset, TargetKind};
 use crate::error::{Error, Result};
 use crate::loss::{Loss, LossSum, Targets};
 
-/// What [`evaluate`] found.
+/// What [`evaluate_model`] found.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EvalReport {
     /// The weights file evaluated.
@@ -64,7 +65,7 @@ pub struct ClassScore {
 /// [`Error::Data`] naming the data file when its feature count, target kind (float targets for
 /// a classifier, labels for a regression model), output count or a label does not fit the
 /// model; [`Error::Config`] on `--threads`.
-pub fn evaluate(model: &Model, data: &Dataset, threads: usize) -> Result<EvalReport> {
+pub fn evaluate_model(model: &Model, data: &Dataset, threads: usize) -> Result<EvalReport> {
     let dir = data.source().unwrap_or(Path::new("data"));
     model.check_features(&dir.join("x.npy"), data.features())?;
     let yp = dir.join("y.npy");
@@ -196,7 +197,7 @@ mod tests {
         let x: Vec<f32> = (0..3 * 300).map(|i| (i as f32 * 0.11).cos()).collect();
         let labels: Vec<u32> = (0..300).map(|r| (r * 7 % 4) as u32).collect();
         let data = Dataset::from_labels(x.clone(), 3, labels.clone(), 4);
-        let report = evaluate(&m, &data, 2).unwrap();
+        let report = evaluate_model(&m, &data, 2).unwrap();
         let Predictions::Classes(pred) = m.predict(&x, 1).unwrap() else {
             panic!("a classifier predicts classes");
         };
