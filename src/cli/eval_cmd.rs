@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use dptrain::data::{Dataset, TargetKind};
-use dptrain::eval::{Model, evaluate};
+use dptrain::eval::{Model, evaluate_model};
 use dptrain::loss::Loss;
 use dptrain::parallel::default_threads;
 use dptrain::{Error, Result};
@@ -39,7 +39,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         TargetKind::Regression { .. } => Loss::Mse,
     };
     let model = Model::load(&a.model, default_loss)?;
-    let report = evaluate(&model, &data, threads)?;
+    let report = evaluate_model(&model, &data, threads)?;
     if a.json {
         say!(
             "{}",
