@@ -1,18 +1,18 @@
 //! Datasets: memory-mapped `.npy` files validated at open, the train/validation split,
 //! synthetic generation and inspection.
 
-mod csv_import;
 mod dataset;
 mod features;
+mod import;
 pub mod npy;
 mod split;
 mod standardize;
 mod stats;
 mod synthetic;
 
-pub use csv_import::{CsvImport, ImportSummary, import_csv, read_labels};
 pub use dataset::{Dataset, TargetKind};
 pub use features::FeatureMatrix;
+pub use import::{CsvImport, ImportSummary, import_csv, read_labels};
 pub use split::Split;
 pub use standardize::Standardizer;
 pub use stats::{ArrayStats, ColumnStats, DatasetStats};
