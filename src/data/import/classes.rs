@@ -40,6 +40,16 @@ impl Classes {
             Classes::Given { .. } => {}
         }
     }
+
+    /// The id of the class named by `cell`, once the ids are assigned; `None` for a name the
+    /// first pass did not see.
+    pub(super) fn id_of(&self, cell: &str) -> Option<usize> {
+        match self {
+            Classes::Numeric(m) => integer_of(cell).and_then(|v| m.get(&v).copied()),
+            Classes::Text(m) => m.get(cell).copied(),
+            Classes::Given { ids, .. } => ids.get(cell).copied(),
+        }
+    }
 }
 
 /// A numeric class label: an integer, written as `3` or `3.0`.

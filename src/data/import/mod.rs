@@ -38,7 +38,6 @@ mod scan;
 mod stage;
 mod write;
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::data::Task;
@@ -47,7 +46,7 @@ use classes::Classes;
 use layout::name_of;
 use scan::scan;
 use stage::{Stage, check_out};
-use write::{write_arrays, write_file};
+use write::{write_arrays, write_labels};
 
 /// How to read a CSV file and which columns are targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,9 +124,7 @@ pub fn import_csv(file: &Path, spec: &CsvImport, out: &Path) -> Result<ImportSum
     let yp = stage.file("y.npy");
     let counts = write_arrays(file, spec, &layout, scan.rows, classes.as_ref(), &xp, &yp)?;
     if let Some(names) = &labels {
-        let lp = stage.file("labels.json");
-        let json = serde_json::to_string_pretty(names).expect("strings serialise");
-        write_file(&lp, |w| writeln!(w, "{json}"))?;
+        write_labels(&stage.file("labels.json"), names)?;
     }
     stage.commit()?;
     Ok(ImportSummary {

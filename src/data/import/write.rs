@@ -1,12 +1,23 @@
 //! Pass 2: the file is read again and `x.npy` and `y.npy` are written row by row through
 //! buffered writers; `labels.json` is written whole.
+//!
+//! The `.npy` headers come from `ndarray-npy` ([`Header`], the same type our reader parses
+//! with), built from the element type's own descriptor, and the elements are written with that
+//! type's [`WritableElement::write`], so the header and the bytes cannot disagree.
+//! `ndarray-npy` only writes whole arrays held in memory ([`ndarray_npy::write_npy`]) or
+//! zero-filled files ([`ndarray_npy::write_zeroed_npy`], which would then be overwritten), so
+//! the streaming itself is ours: [`NpyStream`].
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use ndarray_npy::npy::header::{FormatHeaderError, Header, Layout as NpyLayout};
+use ndarray_npy::{WritableElement, WriteDataError};
 
 use super::CsvImport;
-use super::classes::{Classes, integer_of};
+use super::classes::Classes;
 use super::layout::{Layout, check_width};
 use super::read::{line_of, next_record, open_reader, parse_number};
 use crate::error::{Error, Result};
@@ -29,20 +40,14 @@ pub(super) fn write_arrays(
             "changed while it was being imported (rows differ between the two passes)",
         )
     };
-    let xf = File::create(xp).map_err(|e| Error::io(xp, e))?;
-    let yf = File::create(yp).map_err(|e| Error::io(yp, e))?;
-    let mut xw = BufWriter::with_capacity(1 << 20, &xf);
-    let mut yw = BufWriter::new(&yf);
     let nf = layout.features.len();
     let nt = layout.targets.len();
-    xw.write_all(&npy_header("<f4", &[rows, nf]))
-        .map_err(|e| Error::io(xp, e))?;
-    let y_header = match (classes, nt) {
-        (Some(_), _) => npy_header("<i8", &[rows]),
-        (None, 1) => npy_header("<f4", &[rows]),
-        (None, _) => npy_header("<f4", &[rows, nt]),
+    let mut x = NpyStream::<f32>::create(xp, &[rows, nf], 1 << 20)?;
+    let mut y = match classes {
+        Some(classes) => Targets::Ids(classes, NpyStream::create(yp, &[rows], Y_BUFFER)?),
+        None if nt == 1 => Targets::Values(NpyStream::create(yp, &[rows], Y_BUFFER)?),
+        None => Targets::Values(NpyStream::create(yp, &[rows, nt], Y_BUFFER)?),
     };
-    yw.write_all(&y_header).map_err(|e| Error::io(yp, e))?;
     let mut counts = vec![0usize; classes.map_or(0, Classes::len)];
     if spec.has_header && !next_record(file, &mut reader, &mut rec)? {
         return Err(changed());
@@ -55,30 +60,18 @@ pub(super) fn write_arrays(
         check_width(file, layout, &rec)?;
         let line = line_of(&rec);
         for &c in &layout.features {
-            let v = parse_number(file, layout, line, c, &rec[c])?;
-            xw.write_all(&v.to_le_bytes())
-                .map_err(|e| Error::io(xp, e))?;
+            x.push(parse_number(file, layout, line, c, &rec[c])?)?;
         }
-        match classes {
-            None => {
+        match &mut y {
+            Targets::Values(y) => {
                 for &c in &layout.targets {
-                    let v = parse_number(file, layout, line, c, &rec[c])?;
-                    yw.write_all(&v.to_le_bytes())
-                        .map_err(|e| Error::io(yp, e))?;
+                    y.push(parse_number(file, layout, line, c, &rec[c])?)?;
                 }
             }
-            Some(classes) => {
-                let c = layout.targets[0];
-                let cell = &rec[c];
-                let id = match classes {
-                    Classes::Numeric(m) => integer_of(cell).and_then(|v| m.get(&v).copied()),
-                    Classes::Text(m) => m.get(cell).copied(),
-                    Classes::Given { ids, .. } => ids.get(cell).copied(),
-                }
-                .ok_or_else(changed)?;
+            Targets::Ids(classes, y) => {
+                let id = classes.id_of(&rec[layout.targets[0]]).ok_or_else(changed)?;
                 counts[id] += 1;
-                yw.write_all(&(id as i64).to_le_bytes())
-                    .map_err(|e| Error::io(yp, e))?;
+                y.push(id as i64)?;
             }
         }
         written += 1;
@@ -86,49 +79,90 @@ pub(super) fn write_arrays(
     if written != rows {
         return Err(changed());
     }
-    for (w, f, p) in [(xw, &xf, xp), (yw, &yf, yp)] {
-        w.into_inner().map_err(|e| Error::io(p, e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io(p, e))?;
+    x.finish()?;
+    match y {
+        Targets::Values(y) => y.finish()?,
+        Targets::Ids(_, y) => y.finish()?,
     }
     Ok(counts)
 }
 
-/// An `.npy` format 1.0 header for a C-order array, padded like `np.save` so the data starts
-/// on a 64-byte boundary.
-fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
-    let shape_text = match shape {
-        [n] => format!("({n},)"),
-        dims => format!(
-            "({})",
-            dims.iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut dict =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
-    let preamble = 6 + 2 + 2;
-    while (preamble + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let len = u16::try_from(dict.len()).expect("a 2-D header is far below 64 KiB");
-    let mut out = Vec::with_capacity(preamble + dict.len());
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
-    out
+/// `y.npy` is a column or a few: the default buffer (8 KiB, as `BufWriter::new`) is enough.
+const Y_BUFFER: usize = 8 * 1024;
+
+/// What `y.npy` holds: float32 values for regression, int64 class ids for classification.
+enum Targets<'c> {
+    Values(NpyStream<f32>),
+    Ids(&'c Classes, NpyStream<i64>),
 }
 
-pub(super) fn write_file(
-    path: &Path,
-    fill: impl FnOnce(&mut BufWriter<&File>) -> std::io::Result<()>,
-) -> Result<()> {
+/// An `.npy` file written element by element in C order: the header for `A` and the shape
+/// first, then exactly as many elements as the shape holds (the caller's count; a short file
+/// is caught by the caller, which refuses a file whose rows changed between the passes).
+struct NpyStream<A> {
+    path: PathBuf,
+    w: BufWriter<File>,
+    elem: PhantomData<A>,
+}
+
+impl<A: WritableElement> NpyStream<A> {
+    /// Creates `path` and buffers the header.
+    fn create(path: &Path, shape: &[usize], buffer: usize) -> Result<Self> {
+        let header = npy_header::<A>(shape).map_err(|e| Error::io(path, other(e)))?;
+        let f = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut w = BufWriter::with_capacity(buffer, f);
+        w.write_all(&header).map_err(|e| Error::io(path, e))?;
+        Ok(NpyStream {
+            path: path.to_path_buf(),
+            w,
+            elem: PhantomData,
+        })
+    }
+
+    fn push(&mut self, v: A) -> Result<()> {
+        v.write(&mut self.w).map_err(|e| {
+            let e = match e {
+                WriteDataError::Io(e) => e,
+                WriteDataError::FormatData(e) => other(e),
+            };
+            Error::io(&self.path, e)
+        })
+    }
+
+    /// Flushes the buffer and syncs the file to disk.
+    fn finish(self) -> Result<()> {
+        let f = self
+            .w
+            .into_inner()
+            .map_err(|e| Error::io(&self.path, e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// The `.npy` header for a C-order array of `A`: format 1.0 (2.0 only past 64 KiB of header,
+/// which a 1-D or 2-D shape never reaches), padded so the data starts on a 64-byte boundary.
+fn npy_header<A: WritableElement>(
+    shape: &[usize],
+) -> std::result::Result<Vec<u8>, FormatHeaderError> {
+    Header {
+        type_descriptor: A::type_descriptor(),
+        layout: NpyLayout::Standard,
+        shape: shape.to_vec(),
+    }
+    .to_bytes()
+}
+
+fn other(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+/// Writes `labels.json`: the class names as a JSON list, index = class id.
+pub(super) fn write_labels(path: &Path, names: &[String]) -> Result<()> {
+    let json = serde_json::to_string_pretty(names).expect("strings serialise");
     (|| {
         let f = File::create(path)?;
         let mut w = BufWriter::new(&f);
-        fill(&mut w)?;
+        writeln!(w, "{json}")?;
         w.flush()?;
         drop(w);
         f.sync_all()
@@ -142,7 +176,7 @@ mod tests {
 
     #[test]
     fn npy_headers_are_padded_to_64_bytes() {
-        assert_eq!(npy_header("<f4", &[3, 2]).len() % 64, 0);
-        assert_eq!(npy_header("<i8", &[123456789]).len() % 64, 0);
+        assert_eq!(npy_header::<f32>(&[3, 2]).unwrap().len() % 64, 0);
+        assert_eq!(npy_header::<i64>(&[123456789]).unwrap().len() % 64, 0);
     }
 }
