@@ -3,7 +3,9 @@
 //!
 //! The `.npy` headers come from `ndarray-npy` ([`Header`], the same type our reader parses
 //! with), built from the element type's own descriptor, and the elements are written with that
-//! type's [`WritableElement::write`], so the header and the bytes cannot disagree.
+//! type's [`WritableElement::write`], so the header and the bytes cannot disagree. Both are in
+//! the machine's byte order, `<f4`/`<i8` on the little-endian targets we run on; the reader
+//! (`data/npy.rs`) reinterprets the data in place and so assumes little-endian too.
 //! `ndarray-npy` only writes whole arrays held in memory ([`ndarray_npy::write_npy`]) or
 //! zero-filled files ([`ndarray_npy::write_zeroed_npy`], which would then be overwritten), so
 //! the streaming itself is ours: [`NpyStream`].
@@ -178,5 +180,18 @@ mod tests {
     fn npy_headers_are_padded_to_64_bytes() {
         assert_eq!(npy_header::<f32>(&[3, 2]).unwrap().len() % 64, 0);
         assert_eq!(npy_header::<i64>(&[123456789]).unwrap().len() % 64, 0);
+    }
+
+    #[test]
+    fn headers_read_back_as_little_endian_float32_and_int64_in_c_order() {
+        for (bytes, descr, shape) in [
+            (npy_header::<f32>(&[3, 2]).unwrap(), "<f4", vec![3, 2]),
+            (npy_header::<i64>(&[5]).unwrap(), "<i8", vec![5]),
+        ] {
+            let h = Header::from_reader(&mut bytes.as_slice()).unwrap();
+            assert_eq!(h.type_descriptor, py_literal::Value::String(descr.into()));
+            assert_eq!(h.layout, NpyLayout::Standard);
+            assert_eq!(h.shape, shape);
+        }
     }
 }
