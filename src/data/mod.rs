@@ -1,10 +1,10 @@
 //! Datasets: memory-mapped `.npy` files validated at open, the train/validation split,
 //! synthetic generation and inspection.
 
-mod csv_import;
 mod dataset;
 mod features;
 mod fingerprint;
+mod import;
 pub mod npy;
 mod settings;
 mod split;
@@ -12,10 +12,10 @@ mod standardize;
 mod stats;
 mod synthetic;
 
-pub use csv_import::{CsvImport, ImportSummary, import_csv, read_labels};
 pub use dataset::{Dataset, TargetKind};
 pub use features::FeatureMatrix;
 pub use fingerprint::FileFingerprint;
+pub use import::{CsvImport, ImportSummary, import_csv, read_labels};
 pub use settings::{DataFlags, DataSettings};
 pub use split::Split;
 pub use standardize::Standardizer;
