@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use dptrain::Result;
 use dptrain::data::{Dataset, TargetKind};
 use dptrain::eval::{Model, evaluate_model};
 use dptrain::loss::Loss;
-use dptrain::parallel::default_threads;
-use dptrain::{Error, Result};
+use dptrain::parallel::ThreadFlags;
 
 /// Flags of `dptrain eval`.
 #[derive(Debug, Args)]
@@ -22,16 +22,12 @@ pub struct EvalArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
-    /// Worker threads [default: SLURM_CPUS_PER_TASK, else all cores]. Changes speed, never results.
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    #[command(flatten)]
+    threads: ThreadFlags,
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
-    let threads = default_threads(a.threads);
-    if threads == 0 {
-        return Err(Error::config("--threads", "must be at least 1"));
-    }
+    let threads = a.threads.count()?;
     let data = Dataset::open(&a.data)?;
     // Only a weights file without dptrain's metadata needs this guess.
     let default_loss = match data.kind() {

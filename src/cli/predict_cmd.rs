@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use dptrain::Result;
 use dptrain::data::FeatureMatrix;
 use dptrain::eval::{Model, PredictionFormat, Predictions};
 use dptrain::loss::Loss;
-use dptrain::parallel::default_threads;
-use dptrain::{Error, Result};
+use dptrain::parallel::ThreadFlags;
 
 /// Flags of `dptrain predict`.
 #[derive(Debug, Args)]
@@ -26,16 +26,12 @@ pub struct PredictArgs {
     /// Write the network's raw outputs (a classifier's logits, float32) instead of class ids.
     #[arg(long)]
     raw: bool,
-    /// Worker threads [default: SLURM_CPUS_PER_TASK, else all cores]. Changes speed, never results.
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    #[command(flatten)]
+    threads: ThreadFlags,
 }
 
 pub fn run(a: PredictArgs) -> Result<()> {
-    let threads = default_threads(a.threads);
-    if threads == 0 {
-        return Err(Error::config("--threads", "must be at least 1"));
-    }
+    let threads = a.threads.count()?;
     // Refuse a bad --out before any work is done.
     PredictionFormat::for_path(&a.out)?;
     let x = FeatureMatrix::open(&a.data)?;

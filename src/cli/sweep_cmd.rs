@@ -75,7 +75,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
             "a sweep measures validation loss: give a fraction above 0",
         ));
     }
-    let threads = base.parallel.threads();
+    let threads = base.threads.count()?;
     let dataset = Arc::new(match &base.data.data {
         Some(dir) => Dataset::open(dir)?,
         None => SyntheticSpec::seed_example(base.run.seed).dataset(),

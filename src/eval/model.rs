@@ -112,10 +112,7 @@ impl Model {
         assert_eq!(x.len() % f, 0, "x is not rows × {f}");
         let rows = x.len() / f;
         let mut out = vec![0.0f32; rows * k];
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-            .map_err(|e| Error::config("--threads", format!("cannot start the pool: {e}")))?;
+        let pool = crate::parallel::pool(threads.max(1))?;
         pool.install(|| {
             out.par_chunks_mut(CHUNK * k)
                 .zip(x.par_chunks(CHUNK * f))

@@ -12,5 +12,7 @@ pub use engine::{
     BatchRef, GradientEngine, NoiseEstimate, StepResult, StepTimes, WAVE, reduce_in_order,
 };
 pub use noise::{NoiseSample, NoiseScale};
-pub use settings::{AUTO_PREFETCH_ROWS, ParallelFlags, ParallelSettings};
+pub use settings::{
+    AUTO_PREFETCH_ROWS, ParallelFlags, ParallelSettings, ThreadFlags, ThreadSettings,
+};
 pub use threads::{default_threads, pool, thread_warnings};

@@ -3,11 +3,44 @@
 use crate::error::Result;
 use crate::setting::{check, settings};
 
+use crate::error::Error;
+
 settings! {
-    /// How the work is spread; only `shard_size` is part of the numerics.
-    pub struct ParallelSettings, flags ParallelFlags, heading "Parallelism" {
+    /// How many worker threads a command uses (every command that computes takes `--threads`).
+    pub struct ThreadSettings, flags ThreadFlags, heading "Parallelism" {
         /// Worker threads [default: SLURM_CPUS_PER_TASK, else all cores]. Changes speed, never results.
+        #[arg(value_name = "N")]
         speed threads: usize;
+    }
+}
+
+impl ThreadSettings {
+    /// The worker threads: `--threads`, else `SLURM_CPUS_PER_TASK`, else the cores this process
+    /// may run on.
+    ///
+    /// # Errors
+    /// [`Error::Config`] on `--threads` for 0.
+    pub fn count(&self) -> Result<usize> {
+        match crate::parallel::default_threads(self.threads) {
+            0 => Err(Error::config("--threads", "must be at least 1")),
+            n => Ok(n),
+        }
+    }
+}
+
+impl ThreadFlags {
+    /// The worker threads these flags ask for (see [`ThreadSettings::count`]).
+    ///
+    /// # Errors
+    /// As [`ThreadSettings::count`].
+    pub fn count(&self) -> Result<usize> {
+        self.clone().resolve(ThreadSettings::default()).count()
+    }
+}
+
+settings! {
+    /// How the work is cut and fed; `shard_size` is part of the numerics.
+    pub struct ParallelSettings, flags ParallelFlags, heading "Parallelism" {
         /// Rows per shard, the unit of parallel work (part of the numerics).
         #[arg(value_name = "N")]
         numbers shard_size: usize = 128;
@@ -27,21 +60,12 @@ impl ParallelSettings {
     /// # Errors
     /// [`crate::Error::Config`] naming the flag.
     pub fn validate(&self) -> Result<()> {
-        check(self.threads != Some(0), "--threads", || {
-            "must be at least 1".into()
-        })?;
         check(self.shard_size > 0, "--shard-size", || {
             "must be at least 1".into()
         })?;
         check(self.prefetch != Some(0), "--prefetch", || {
             "must be at least 1".into()
         })
-    }
-
-    /// The worker threads: `--threads`, else `SLURM_CPUS_PER_TASK`, else the cores this process
-    /// may run on.
-    pub fn threads(&self) -> usize {
-        crate::parallel::default_threads(self.threads)
     }
 
     /// Batches the loader keeps ready: `--prefetch`, else at least 2 and enough to hold

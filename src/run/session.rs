@@ -70,10 +70,7 @@ impl Session {
     /// [`Error::Config`] naming the flag, [`Error::Data`] naming the file, [`Error::Weights`]
     /// for an `--init` file that does not fit.
     pub fn prepare(config: TrainConfig, output: Output, stop: Arc<AtomicBool>) -> Result<Self> {
-        let threads = config.parallel.threads();
-        if threads == 0 {
-            return Err(Error::config("--threads", "must be at least 1"));
-        }
+        let threads = config.threads.count()?;
         let dataset = Arc::new(match &config.data.data {
             Some(dir) => Dataset::open(dir)?,
             None => SyntheticSpec::seed_example(config.run.seed).dataset(),

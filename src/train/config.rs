@@ -15,7 +15,7 @@ use crate::data::DataSettings;
 use crate::error::{Error, Result};
 use crate::model::ModelSettings;
 use crate::optim::{LrSchedule, LrSettings, OptimSettings, Schedule};
-use crate::parallel::ParallelSettings;
+use crate::parallel::{ParallelSettings, ThreadSettings};
 use crate::pipeline::BatchSettings;
 use crate::setting::{Difference, Effect, FlagGroup, SettingInfo, check, settings};
 
@@ -63,9 +63,12 @@ pub struct TrainConfig {
     /// Checkpoint frequency and retention.
     #[serde(flatten)]
     pub checkpoints: CheckpointSettings,
-    /// Threads, shards, prefetch.
+    /// Shards, prefetch.
     #[serde(flatten)]
     pub parallel: ParallelSettings,
+    /// Worker threads.
+    #[serde(flatten)]
+    pub threads: ThreadSettings,
 }
 
 /// The flags of `dptrain train` that describe a run, every one optional: a config file and then
@@ -91,11 +94,13 @@ pub struct TrainFlags {
     checkpoints: crate::checkpoint::CheckpointFlags,
     #[command(flatten)]
     parallel: crate::parallel::ParallelFlags,
+    #[command(flatten)]
+    threads: crate::parallel::ThreadFlags,
 }
 
 impl TrainFlags {
     /// The groups, for a config file to fill.
-    pub fn groups_mut(&mut self) -> [&mut dyn FlagGroup; 8] {
+    pub fn groups_mut(&mut self) -> [&mut dyn FlagGroup; 9] {
         [
             &mut self.data,
             &mut self.model,
@@ -105,6 +110,7 @@ impl TrainFlags {
             &mut self.run,
             &mut self.checkpoints,
             &mut self.parallel,
+            &mut self.threads,
         ]
     }
 
@@ -120,6 +126,7 @@ impl TrainFlags {
             run: self.run.or(file.run),
             checkpoints: self.checkpoints.or(file.checkpoints),
             parallel: self.parallel.or(file.parallel),
+            threads: self.threads.or(file.threads),
         }
     }
 
@@ -177,6 +184,7 @@ impl TrainFlags {
             .or_else(|| self.run.first_given(fields))
             .or_else(|| self.checkpoints.first_given(fields))
             .or_else(|| self.parallel.first_given(fields))
+            .or_else(|| self.threads.first_given(fields))
     }
 
     /// The configuration: the flags given, the rest from `defaults`; not yet validated.
@@ -190,6 +198,7 @@ impl TrainFlags {
             run: self.run.resolve(defaults.run),
             checkpoints: self.checkpoints.resolve(defaults.checkpoints),
             parallel: self.parallel.resolve(defaults.parallel),
+            threads: self.threads.resolve(defaults.threads),
         };
         if self.no_shuffle {
             c.batch.shuffle = false;
@@ -220,6 +229,7 @@ impl TrainConfig {
             RunSettings::SETTINGS,
             CheckpointSettings::SETTINGS,
             ParallelSettings::SETTINGS,
+            ThreadSettings::SETTINGS,
         ]
         .into_iter()
         .flatten()
@@ -254,7 +264,10 @@ impl TrainConfig {
         check(self.checkpoints.keep > 0, "--keep", || {
             "must be at least 1 (the newest checkpoint is what --resume continues from)".into()
         })?;
-        self.parallel.validate()
+        self.parallel.validate()?;
+        check(self.threads.threads != Some(0), "--threads", || {
+            "must be at least 1".into()
+        })
     }
 
     fn batch_size_is_positive(&self) -> Result<()> {
@@ -289,6 +302,7 @@ impl TrainConfig {
         self.run.differences(&saved.run, &mut out);
         self.checkpoints.differences(&saved.checkpoints, &mut out);
         self.parallel.differences(&saved.parallel, &mut out);
+        self.threads.differences(&saved.threads, &mut out);
         if self.lr.schedule == Schedule::Cosine && self.run.epochs != saved.run.epochs {
             out.push(Difference::new(
                 "epochs",
@@ -332,7 +346,7 @@ impl TrainConfig {
     /// [`Error::Config`] on `--data` or `--init` when a path cannot be made absolute.
     pub fn to_toml(&self) -> Result<String> {
         let mut c = self.clone();
-        c.parallel.threads = None;
+        c.threads.threads = None;
         for (flag, path) in [("--data", &mut c.data.data), ("--init", &mut c.model.init)] {
             if let Some(p) = path {
                 *p = absolute(p).map_err(|e| {
@@ -380,7 +394,7 @@ mod tests {
     #[test]
     fn the_thread_count_is_not_stored() {
         let mut c = TrainConfig::default();
-        c.parallel.threads = Some(7);
+        c.threads.threads = Some(7);
         assert!(!c.to_toml().unwrap().contains("threads"));
     }
 
@@ -389,7 +403,7 @@ mod tests {
         let saved = TrainConfig::default();
         let mut now = saved.clone();
         now.run.epochs = 30;
-        now.parallel.threads = Some(3);
+        now.threads.threads = Some(3);
         now.parallel.prefetch = Some(9);
         now.checkpoints.keep = 1;
         assert!(now.check_resumable(&saved).is_ok());
