@@ -245,7 +245,8 @@ unsafe fn transpose_into_panel<const MR: usize>(
 ) {
     let at = |r: usize, c: usize| src.wrapping_offset(r as isize * src_rs + c as isize);
     let (rows8, k8) = (rows / 8 * 8, k / 8 * 8);
-    // SAFETY (whole body): indices as the caller guarantees.
+    // SAFETY: every access is at `at(r, c)` with r < rows, c < k, or inside `out`'s panels of
+    // MR × k, which the caller guarantees are in bounds (see `# Safety`).
     unsafe {
         let mut c = 0;
         while c < k8 {
@@ -418,6 +419,9 @@ unsafe fn blocked<
                     2
                 };
                 if do_pack_rhs {
+                    // SAFETY: reads the k_chunk × n_chunk block of rhs at (depth_outer, col_outer),
+                    // inside rhs by the caller's contract; writes packed_rhs, sized above for nc /
+                    // NR panels of kc × NR.
                     unsafe {
                         pack_rhs::<f32, 1, NR, _>(
                             simd,
@@ -434,6 +438,9 @@ unsafe fn blocked<
                     }
                 }
                 if do_prepack_lhs {
+                    // SAFETY: reads the m × k_chunk block of lhs at depth_outer, inside lhs by the
+                    // caller's contract; writes packed_lhs, sized above for m.div_ceil(MR) panels
+                    // of kc × MR.
                     unsafe {
                         pack_lhs_panels::<_, N, MR>(
                             simd,
@@ -480,6 +487,9 @@ unsafe fn blocked<
                                     + depth_outer as isize * lhs_cs,
                             );
                             if do_pack_lhs && !*did_pack {
+                                // SAFETY: as the pre-packing above, for the MR-row block at
+                                // row_outer + row_inner, into its own panel of packed_lhs (sized
+                                // for mc / MR panels).
                                 unsafe {
                                     pack_lhs_panels::<_, N, MR>(
                                         simd,
@@ -511,6 +521,10 @@ unsafe fn blocked<
                                 )
                             };
                             let kernel = ukr[m_chunk_inner.div_ceil(N) - 1][n_chunk_inner - 1];
+                            // SAFETY: dst_tile, lhs_ptr and rhs_ptr address an m_chunk_inner ×
+                            // n_chunk_inner tile and its k_chunk-deep operands, inside their
+                            // matrices or packed panels; `simd` is the instruction set the caller
+                            // detected.
                             unsafe {
                                 kernel(
                                     m_chunk_inner,
@@ -635,10 +649,11 @@ mod tests {
     /// What training calls, against `gemm::gemm`, with the kernels of this CPU.
     #[test]
     fn bit_identical_to_gemm_for_every_layout_and_shape() {
-        // SAFETY (both closures): the products describe the test's own buffers exactly.
         let blocked_cases = assert_bit_identical(
             true,
+            // SAFETY: the products describe the test's own buffers exactly.
             |p| unsafe { multiply(p) },
+            // SAFETY: as above.
             |p| unsafe { p.with_gemm() },
         );
         assert!(blocked_cases > 60, "only {blocked_cases} blocked cases");
@@ -672,6 +687,7 @@ mod tests {
                 let q = p.oriented();
                 if q.takes_special_path(has_h) {
                     // Same as `blocked` does: compare like with like.
+                    // SAFETY: as above.
                     return unsafe { p.with_gemm() };
                 }
                 // SAFETY: as above.
