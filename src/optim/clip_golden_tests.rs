@@ -330,14 +330,22 @@ fn assert_matches(name: &str, got: &[[f32; 8]], want: &[[f32; 8]; 4]) {
 
 #[test]
 fn the_global_norm_is_torchs() {
-    for (t, &want) in CLIP_SGD_MOMENTUM_WD_NORMS.iter().enumerate() {
-        let mut g = grads(t);
-        let norm = clip_grad_norm(&mut g, &[0..6, 6..8], 0.5);
-        assert!(
-            within_2_ulps(norm, want),
-            "step {}: {norm:e} vs {want:e}",
-            t + 1
-        );
+    // The norm is taken before clipping, so every configuration's norms are the same.
+    for norms in [
+        CLIP_SGD_MOMENTUM_WD_NORMS,
+        CLIP_SGD_NO_CLIP_NORMS,
+        CLIP_ADAM_NORMS,
+        CLIP_ADAMW_NORMS,
+    ] {
+        for (t, &want) in norms.iter().enumerate() {
+            let mut g = grads(t);
+            let norm = clip_grad_norm(&mut g, &[0..6, 6..8], 0.5);
+            assert!(
+                within_2_ulps(norm, want),
+                "step {}: {norm:e} vs {want:e}",
+                t + 1
+            );
+        }
     }
 }
 
