@@ -224,13 +224,19 @@ fn the_pytorch_script_reproduces_dptrains_predictions_or_says_why_it_skipped() {
         .output();
     match probe {
         Err(e) => {
-            eprintln!("skipped: python3 cannot be run ({e})");
+            common::skip(
+                "the_pytorch_script_reproduces_dptrains_predictions_or_says_why_it_skipped",
+                &format!("python3 cannot be run ({e})"),
+            );
             return;
         }
         Ok(o) if !o.status.success() => {
             let why = String::from_utf8_lossy(&o.stderr);
             let why = why.lines().last().unwrap_or("import failed");
-            eprintln!("skipped: python3 cannot import torch, safetensors and numpy ({why})");
+            common::skip(
+                "the_pytorch_script_reproduces_dptrains_predictions_or_says_why_it_skipped",
+                &format!("python3 cannot import torch, safetensors and numpy ({why})"),
+            );
             return;
         }
         Ok(_) => {}

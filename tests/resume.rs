@@ -1,6 +1,8 @@
 //! Fault tolerance end to end: stopped runs resume onto the same bits, killed runs never leave
 //! an unreadable newest checkpoint, divergence and a full disk end with clear messages.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -344,7 +346,10 @@ fn a_full_disk_leaves_the_previous_checkpoint_intact_and_says_so() {
     );
     // Each checkpoint is ~55 kB (params, momentum, best): a few fit, then the disk is full.
     let Some(o) = with_tiny_tmpfs(&disk, 300, &cmd) else {
-        eprintln!("skipped: cannot mount a tmpfs here (unshare -rm failed)");
+        common::skip(
+            "a_full_disk_leaves_the_previous_checkpoint_intact_and_says_so",
+            "cannot mount a tmpfs here (unshare -rm failed)",
+        );
         return;
     };
     let stdout = String::from_utf8_lossy(&o.stdout);

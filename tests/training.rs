@@ -252,3 +252,44 @@ fn classification_reports_accuracy_in_evaluation_mode() {
     assert!(acc > 0.6, "val accuracy {acc}");
     assert!(last.train_accuracy.is_some());
 }
+
+/// The thread-identity test above has ~800 parameters: every parallel pass over the parameter
+/// vector (the shard reduction, in chunks of 16 Ki elements; SGD's update, parallel from 64 Ki
+/// elements per tensor; Adam's) then runs on one chunk. Here fc2.weight alone has 80,000, so
+/// threads split every one of those passes.
+#[test]
+fn bit_identical_for_any_thread_count_with_more_parameters_than_one_reduction_chunk() {
+    use dptrain::optim::OptimizerKind;
+    let data = classification(300);
+    let base = {
+        let mut c = TrainConfig::default();
+        c.model.hidden = vec![400, 200].into();
+        c.model.dropout = 0.1;
+        c.batch.batch_size = BatchSize::Rows(100);
+        c.parallel.shard_size = 16; // 7 shards per batch, the last one short
+        c.run.epochs = 2;
+        c.optim.weight_decay = 1e-3;
+        c.optim.clip_grad_norm = Some(1.0);
+        c
+    };
+    let params = base.model.model(&data, None).unwrap().num_params();
+    assert!(params > 80_000, "{params} parameters");
+    for optimizer in [OptimizerKind::Sgd, OptimizerKind::Adam] {
+        let mut config = base.clone();
+        config.optim.optimizer = optimizer;
+        config.optim.nesterov = optimizer == OptimizerKind::Sgd;
+        config.optim.lr = if optimizer == OptimizerKind::Sgd {
+            0.05
+        } else {
+            1e-3
+        };
+        let reference = train(&data, config.clone(), 1);
+        for threads in [2, 3] {
+            let o = train(&data, config.clone(), threads);
+            assert!(
+                o.params == reference.params,
+                "{optimizer:?}: {threads} threads changed the weights"
+            );
+        }
+    }
+}

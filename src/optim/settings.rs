@@ -126,7 +126,12 @@ impl OptimSettings {
         check(
             self.clip_grad_norm.is_none_or(|m| m.is_finite() && m > 0.0),
             "--clip-grad-norm",
-            || format!("must be a positive number, got {:?}", self.clip_grad_norm),
+            || {
+                format!(
+                    "must be a positive number, got {}",
+                    self.clip_grad_norm.unwrap_or(0.0)
+                )
+            },
         )
     }
 

@@ -391,6 +391,114 @@ mod tests {
         }
     }
 
+    /// Every refusal of [`TrainConfig::validate`], each from the default with one value changed,
+    /// names the flag to change (and that flag is a setting's).
+    #[test]
+    fn every_refusal_names_its_flag() {
+        type Case = (&'static str, fn(&mut TrainConfig), &'static str);
+        let cases: &[Case] = &[
+            ("--hidden", |c| c.model.hidden = vec![0].into(), "positive"),
+            (
+                "--hidden",
+                |c| c.model.hidden = Vec::new().into(),
+                "positive",
+            ),
+            ("--dropout", |c| c.model.dropout = 1.0, "[0, 1)"),
+            (
+                "--batch-size",
+                |c| c.batch.batch_size = BatchSize::Rows(0),
+                "at least 1",
+            ),
+            ("--lr", |c| c.optim.lr = 0.0, "positive"),
+            ("--lr", |c| c.optim.lr = f32::NAN, "positive"),
+            ("--momentum", |c| c.optim.momentum = 1.5, "[0, 1]"),
+            ("--dampening", |c| c.optim.dampening = -0.1, "[0, 1]"),
+            (
+                "--nesterov",
+                |c| {
+                    c.optim.nesterov = true;
+                    c.optim.momentum = 0.0;
+                },
+                "--momentum > 0",
+            ),
+            (
+                "--nesterov",
+                |c| {
+                    c.optim.nesterov = true;
+                    c.optim.optimizer = crate::optim::OptimizerKind::Adam;
+                },
+                "SGD only",
+            ),
+            ("--weight-decay", |c| c.optim.weight_decay = -1.0, "≥ 0"),
+            ("--beta1", |c| c.optim.beta1 = 1.0, "[0, 1)"),
+            ("--beta2", |c| c.optim.beta2 = 1.5, "[0, 1)"),
+            ("--eps", |c| c.optim.eps = 0.0, "positive"),
+            (
+                "--clip-grad-norm",
+                |c| c.optim.clip_grad_norm = Some(0.0),
+                "positive",
+            ),
+            (
+                "--clip-grad-norm",
+                |c| c.optim.clip_grad_norm = Some(f32::INFINITY),
+                "positive",
+            ),
+            ("--val-fraction", |c| c.data.val_fraction = 1.5, "[0, 1)"),
+            ("--classes", |c| c.data.classes = Some(1), "at least 2"),
+            (
+                "--patience",
+                |c| {
+                    c.run.patience = Some(0);
+                    c.data.val_fraction = 0.2;
+                },
+                "at least 1",
+            ),
+            ("--patience", |c| c.run.patience = Some(2), "--val-fraction"),
+            ("--min-delta", |c| c.run.min_delta = -1.0, "≥ 0"),
+            ("--epochs", |c| c.run.epochs = 0, "at least 1"),
+            ("--base-batch", |c| c.lr.base_batch = 0, "at least 1"),
+            (
+                "--warmup-steps",
+                |c| {
+                    c.lr.warmup_steps = Some(5);
+                    c.lr.warmup_epochs = Some(1);
+                },
+                "not both",
+            ),
+            ("--min-lr", |c| c.lr.min_lr = 1.0, "[0, --lr]"),
+            (
+                "--lr-decay-epochs",
+                |c| c.lr.lr_decay_epochs = 0,
+                "at least 1",
+            ),
+            ("--lr-gamma", |c| c.lr.lr_gamma = 0.0, "positive"),
+            ("--keep", |c| c.checkpoints.keep = 0, "at least 1"),
+            ("--shard-size", |c| c.parallel.shard_size = 0, "at least 1"),
+            (
+                "--prefetch",
+                |c| c.parallel.prefetch = Some(0),
+                "at least 1",
+            ),
+            ("--threads", |c| c.threads.threads = Some(0), "at least 1"),
+        ];
+        assert!(TrainConfig::default().validate().is_ok());
+        let keys: Vec<String> = TrainConfig::settings().map(|s| s.key()).collect();
+        for (flag, change, says) in cases {
+            let mut c = TrainConfig::default();
+            change(&mut c);
+            let msg = c
+                .validate()
+                .expect_err(&format!("{flag}: not refused"))
+                .to_string();
+            assert!(msg.starts_with(&format!("{flag}: ")), "{flag}: {msg}");
+            assert!(msg.contains(says), "{flag}: {msg} does not say {says:?}");
+            assert!(
+                keys.contains(&flag[2..].to_string()),
+                "{flag} is no setting"
+            );
+        }
+    }
+
     #[test]
     fn the_thread_count_is_not_stored() {
         let mut c = TrainConfig::default();

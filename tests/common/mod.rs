@@ -303,3 +303,11 @@ where
     );
     String::from_utf8(out.stdout).expect("stdout is UTF-8")
 }
+
+/// Says, in the test output, that the test named `test` skipped and why. Written to the process's
+/// stderr directly: libtest captures `eprintln!`, and a skip must be seen whether or not the
+/// test fails.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "test {test} SKIPPED: {why}");
+}
