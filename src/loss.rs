@@ -58,7 +58,7 @@ impl Loss {
     ///
     /// # Panics
     /// If the lengths of `output`, `targets` and `grad` disagree with `outputs`.
-    pub fn evaluate(
+    pub fn sum_over(
         self,
         output: &[f32],
         outputs: usize,
@@ -145,10 +145,10 @@ mod tests {
     fn check_gradient(loss: Loss, out: &[f32], outputs: usize, targets: Targets<'_>) {
         let rows = out.len() / outputs;
         let mut grad = vec![0.0; out.len()];
-        loss.evaluate(out, outputs, targets, rows, Some(&mut grad));
+        loss.sum_over(out, outputs, targets, rows, Some(&mut grad));
         let f = |o: &[f32]| {
             loss.mean(
-                loss.evaluate(o, outputs, targets, rows, None),
+                loss.sum_over(o, outputs, targets, rows, None),
                 rows,
                 outputs,
             )
@@ -188,7 +188,7 @@ mod tests {
         // torch.nn.functional.cross_entropy(torch.tensor([[0.5,-1.,2.],[0.25,1.5,-0.75]]),
         //                                   torch.tensor([2,0])).item() == 0.9109919667243958
         let out = [0.5, -1.0, 2.0, 0.25, 1.5, -0.75];
-        let s = Loss::CrossEntropy.evaluate(&out, 3, Targets::Labels(&[2, 0]), 2, None);
+        let s = Loss::CrossEntropy.sum_over(&out, 3, Targets::Labels(&[2, 0]), 2, None);
         let mean = Loss::CrossEntropy.mean(s, 2, 3);
         assert!((mean - 0.910_991_966_724_395_8).abs() < 1e-6, "{mean}");
         assert_eq!(s.correct, 1);
@@ -199,11 +199,11 @@ mod tests {
         let out = [0.5, -1.0, 2.0, 0.25, 1.5, -0.75];
         let t = [0.0, -0.5, 1.0, 1.0, 1.0, 0.0];
         let mut whole = vec![0.0; 6];
-        Loss::Mse.evaluate(&out, 1, Targets::Values(&t), 6, Some(&mut whole));
+        Loss::Mse.sum_over(&out, 1, Targets::Values(&t), 6, Some(&mut whole));
         let mut parts = vec![0.0; 6];
         let (a, b) = parts.split_at_mut(4);
-        Loss::Mse.evaluate(&out[..4], 1, Targets::Values(&t[..4]), 6, Some(a));
-        Loss::Mse.evaluate(&out[4..], 1, Targets::Values(&t[4..]), 6, Some(b));
+        Loss::Mse.sum_over(&out[..4], 1, Targets::Values(&t[..4]), 6, Some(a));
+        Loss::Mse.sum_over(&out[4..], 1, Targets::Values(&t[4..]), 6, Some(b));
         assert_eq!(whole, parts);
     }
 }

@@ -164,7 +164,7 @@ fn plain_loop(data: &Dataset, config: &TrainConfig) -> Vec<f32> {
             let mode = Mode::Train { key, offset: 0 };
             mlp.forward(&params, &b.x, b.rows, &mut ws, mode);
             let (out, dout) = ws.output_grad(b.rows, mlp.outputs());
-            loss.evaluate(out, mlp.outputs(), b.targets(), b.rows, Some(dout));
+            loss.sum_over(out, mlp.outputs(), b.targets(), b.rows, Some(dout));
             mlp.backward(&params, &b.x, b.rows, &mut ws, mode, &mut grad);
             assert!(sgd.step(&mut params, &grad));
         }

@@ -125,7 +125,7 @@ pub fn evaluate_model(model: &Model, data: &Dataset, threads: usize) -> Result<E
             .map(|r| data.label(r).expect("classification data"))
             .collect();
         for (o, l) in out.chunks(CHUNK * k).zip(labels.chunks(CHUNK)) {
-            total.add(loss_fn.evaluate(o, k, Targets::Labels(l), l.len(), None));
+            total.add(loss_fn.sum_over(o, k, Targets::Labels(l), l.len(), None));
         }
         let mut confusion = vec![vec![0usize; k]; k];
         for (o, &l) in out.chunks_exact(k).zip(&labels) {
@@ -135,7 +135,7 @@ pub fn evaluate_model(model: &Model, data: &Dataset, threads: usize) -> Result<E
     } else {
         let y = data.y_values().expect("regression data");
         for (o, t) in out.chunks(CHUNK * k).zip(y.chunks(CHUNK * k)) {
-            total.add(loss_fn.evaluate(o, k, Targets::Values(t), t.len() / k, None));
+            total.add(loss_fn.sum_over(o, k, Targets::Values(t), t.len() / k, None));
         }
         None
     };

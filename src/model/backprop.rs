@@ -238,7 +238,7 @@ mod tests {
             Targets::Values(_) => Loss::Mse,
             Targets::Labels(_) => Loss::CrossEntropy,
         };
-        let s = loss.evaluate(ws.output(rows, mlp.outputs()), mlp.outputs(), t, rows, None);
+        let s = loss.sum_over(ws.output(rows, mlp.outputs()), mlp.outputs(), t, rows, None);
         loss.mean(s, rows, mlp.outputs())
     }
 
@@ -256,7 +256,7 @@ mod tests {
         };
         let (out, dout) = ws.output_grad(rows, mlp.outputs());
         let out = out.to_vec();
-        loss.evaluate(&out, mlp.outputs(), t, rows, Some(dout));
+        loss.sum_over(&out, mlp.outputs(), t, rows, Some(dout));
         let mut grad = vec![f32::NAN; p.len()];
         mlp.backward(&p, &x, rows, &mut ws, mode, &mut grad);
         let h = 1e-2f32;

@@ -90,13 +90,14 @@ impl Adam {
         self.config.lr = lr;
     }
 
-    /// The first-moment buffer (empty before the first step), for checkpoints.
-    pub fn exp_avg(&self) -> &[f32] {
+    /// The first moment: PyTorch's `exp_avg` (empty before the first step), for checkpoints.
+    pub fn first_moment(&self) -> &[f32] {
         &self.exp_avg
     }
 
-    /// The second-moment buffer (empty before the first step), for checkpoints.
-    pub fn exp_avg_sq(&self) -> &[f32] {
+    /// The second moment: PyTorch's `exp_avg_sq` (empty before the first step), for
+    /// checkpoints.
+    pub fn second_moment(&self) -> &[f32] {
         &self.exp_avg_sq
     }
 
@@ -105,7 +106,7 @@ impl Adam {
         self.step
     }
 
-    /// Restores the state saved with [`Adam::exp_avg`], [`Adam::exp_avg_sq`] and
+    /// Restores the state saved with [`Adam::first_moment`], [`Adam::second_moment`] and
     /// [`Adam::steps`]. Empty buffers with `steps == 0` are the state of a fresh optimizer.
     ///
     /// # Panics
@@ -384,7 +385,11 @@ mod tests {
                 for g in &grads {
                     assert!(adam.step(&mut p, g));
                 }
-                (p, adam.exp_avg().to_vec(), adam.exp_avg_sq().to_vec())
+                (
+                    p,
+                    adam.first_moment().to_vec(),
+                    adam.second_moment().to_vec(),
+                )
             })
         };
         let one = run(1);
@@ -404,7 +409,7 @@ mod tests {
             assert!(adam.step(&mut p, g));
         }
         assert_eq!(one.0, p);
-        assert_eq!(one.2, adam.exp_avg_sq());
+        assert_eq!(one.2, adam.second_moment());
     }
 
     #[test]
@@ -439,7 +444,11 @@ mod tests {
         let mut pb = vec![0.5f32, -0.5];
         b.step(&mut pb, &grads[0]);
         let mut c = Adam::new(cfg, groups(2, 0.01));
-        c.restore(b.exp_avg().to_vec(), b.exp_avg_sq().to_vec(), b.steps());
+        c.restore(
+            b.first_moment().to_vec(),
+            b.second_moment().to_vec(),
+            b.steps(),
+        );
         for g in &grads[1..] {
             c.step(&mut pb, g);
         }

@@ -387,7 +387,11 @@ fn run(config: AdamConfig, wd_w: f32) -> (Vec<[f32; 8]>, Vec<f32>, Vec<f32>) {
         rows.push(params.clone().try_into().unwrap());
     }
     assert_eq!(adam.steps(), 4);
-    (rows, adam.exp_avg().to_vec(), adam.exp_avg_sq().to_vec())
+    (
+        rows,
+        adam.first_moment().to_vec(),
+        adam.second_moment().to_vec(),
+    )
 }
 
 /// Distance in units in the last place (both values finite, same sign here).

@@ -93,12 +93,12 @@ impl Optimizer {
     pub fn state(&self) -> OptimizerState<'_> {
         match &self.rule {
             Rule::Sgd(o) => OptimizerState {
-                first_moment: o.momentum_buffer(),
+                first_moment: o.first_moment(),
                 second_moment: &[],
             },
             Rule::Adam(o) => OptimizerState {
-                first_moment: o.exp_avg(),
-                second_moment: o.exp_avg_sq(),
+                first_moment: o.first_moment(),
+                second_moment: o.second_moment(),
             },
         }
     }
@@ -109,7 +109,7 @@ impl Optimizer {
     /// If the vectors do not fit the optimizer (checked when the checkpoint is read).
     pub fn restore(&mut self, first_moment: Vec<f32>, second_moment: Vec<f32>, steps: u64) {
         match &mut self.rule {
-            Rule::Sgd(o) => o.set_momentum_buffer(first_moment),
+            Rule::Sgd(o) => o.set_first_moment(first_moment),
             Rule::Adam(o) => {
                 if !first_moment.is_empty() {
                     o.restore(first_moment, second_moment, steps);

@@ -58,13 +58,14 @@ impl Sgd {
         self.config.lr = lr;
     }
 
-    /// The momentum buffer (empty before the first step), for checkpoints.
-    pub fn momentum_buffer(&self) -> &[f32] {
+    /// The first moment: PyTorch's `momentum_buffer` (empty before the first step), for
+    /// checkpoints.
+    pub fn first_moment(&self) -> &[f32] {
         &self.momentum
     }
 
-    /// Restores a momentum buffer saved with [`Sgd::momentum_buffer`].
-    pub fn set_momentum_buffer(&mut self, buf: Vec<f32>) {
+    /// Restores a momentum buffer saved with [`Sgd::first_moment`].
+    pub fn set_first_moment(&mut self, buf: Vec<f32>) {
         self.momentum = buf;
     }
 

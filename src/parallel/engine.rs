@@ -144,7 +144,7 @@ impl GradientEngine {
         let mut ws = self.take_workspace();
         self.mlp.forward(params, shard.x, shard.rows, &mut ws, mode);
         let (out, dout) = ws.output_grad(shard.rows, self.mlp.outputs());
-        let sum = self.loss.evaluate(
+        let sum = self.loss.sum_over(
             out,
             self.mlp.outputs(),
             shard.targets,
@@ -255,7 +255,7 @@ impl GradientEngine {
     }
 
     /// The summed loss of `batch` in evaluation mode (no dropout, no gradient).
-    pub fn evaluate(&self, params: &[f32], batch: &BatchRef<'_>) -> LossSum {
+    pub fn eval_loss(&self, params: &[f32], batch: &BatchRef<'_>) -> LossSum {
         let shards = batch.rows.div_ceil(self.shard_size);
         let sums: Vec<LossSum> = (0..shards)
             .into_par_iter()
@@ -267,7 +267,7 @@ impl GradientEngine {
                 let out = ws.output(shard.rows, self.mlp.outputs());
                 let s =
                     self.loss
-                        .evaluate(out, self.mlp.outputs(), shard.targets, shard.rows, None);
+                        .sum_over(out, self.mlp.outputs(), shard.targets, shard.rows, None);
                 self.put_workspace(ws);
                 s
             })

@@ -744,7 +744,7 @@ fn evaluate_rows(
             targets: buf.targets(),
             rows: buf.rows,
         };
-        total.add(engine.evaluate(params, &view));
+        total.add(engine.eval_loss(params, &view));
     }
     total
 }
