@@ -1,13 +1,11 @@
 //! `dptrain sweep`: the batch-size study.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::Args;
 
-use dptrain::data::{Dataset, SyntheticSpec};
-use dptrain::sweep::{self, RunRecord, SweepFlags, Target};
-use dptrain::train::{TrainFlags, Trainer};
+use dptrain::sweep::{self, Study, SweepFlags, SweepReport};
+use dptrain::train::TrainFlags;
 use dptrain::{Error, Result};
 
 use super::train_cmd::TrainArgs;
@@ -25,11 +23,11 @@ pub struct SweepArgs {
     train: TrainArgs,
 }
 
-fn finish(runs: Vec<RunRecord>, target: Target, budget: Option<u64>, out: &Path) -> Result<()> {
-    let report = sweep::analyze(runs, target, budget);
-    sweep::report::write(&report, out)?;
-    sweep::plot::write_plots(&report, out)?;
-    say!("{}", sweep::report::table(&report).trim_end());
+/// Writes the report and plots into `out` and prints the table.
+fn show(report: &SweepReport, out: &Path) -> Result<()> {
+    sweep::report::write(report, out)?;
+    sweep::plot::write_plots(report, out)?;
+    say!("{}", sweep::report::table(report).trim_end());
     say!(
         "wrote {}/sweep.csv, sweep.json and plots (*.svg)",
         out.display()
@@ -56,7 +54,8 @@ pub fn run(a: SweepArgs) -> Result<()> {
     if !a.collect.is_empty() {
         let runs = sweep::collect(&a.collect)?;
         std::fs::create_dir_all(&out).map_err(|e| Error::config("--out", e.to_string()))?;
-        return finish(runs, config.target_loss, config.step_budget, &out);
+        let report = sweep::analyze(runs, config.target_loss, config.step_budget);
+        return show(&report, &out);
     }
     if let Some(flag) = a.train.single_run_flag(&train) {
         let why = if flag == "--batch-size" {
@@ -67,51 +66,14 @@ pub fn run(a: SweepArgs) -> Result<()> {
         };
         return Err(Error::config(flag, why));
     }
-    let base = train.resolve_over(sweep::train_defaults());
-    base.validate()?;
-    if base.data.val_fraction == 0.0 {
-        return Err(Error::config(
-            "--val-fraction",
-            "a sweep measures validation loss: give a fraction above 0",
-        ));
-    }
-    let threads = base.threads.count()?;
-    let dataset = Arc::new(match &base.data.data {
-        Some(dir) => Dataset::open(dir)?,
-        None => SyntheticSpec::seed_example(base.run.seed).dataset(),
-    });
-    // Validate everything against the data before training anything.
-    let train_rows = Trainer::new(dataset.clone(), base.clone(), threads)?
-        .split()
-        .train
-        .len();
-    config.validate(train_rows)?;
-    let chosen = config.chosen();
-    for &b in &chosen {
-        let f = sweep::run_file(&out, b);
-        if f.exists() {
-            return Err(Error::config(
-                "--out",
-                format!("{} already exists; choose a new directory", f.display()),
-            ));
-        }
-    }
-    std::fs::create_dir_all(out.join("runs"))
-        .map_err(|e| Error::config("--out", format!("cannot create {}: {e}", out.display())))?;
-    let mut all = Vec::new();
-    for b in chosen {
-        let runs = sweep::run_batch_size(&dataset, &base, &config, b, threads, &mut |line| {
-            say!("{line}")
-        })?;
-        sweep::write_runs(&out, b, &runs)?;
-        all.extend(runs);
-    }
-    if config.task_index.is_some() {
+    let study = Study::prepare(train.resolve_over(sweep::train_defaults()), config, &out)?;
+    let runs = study.run(&out, &mut |line| say!("{line}"))?;
+    if study.config().task_index.is_some() {
         say!(
             "wrote {}; merge the tasks with: dptrain sweep --collect DIR… --out DIR",
             out.join("runs").display()
         );
         return Ok(());
     }
-    finish(all, config.target_loss, config.step_budget, &out)
+    show(&study.analyze(runs), &out)
 }

@@ -11,10 +11,12 @@ mod fit;
 pub mod plot;
 pub mod report;
 mod runs;
+mod session;
 mod settings;
 mod study;
 
 pub use fit::{StepsFit, fit_steps};
 pub use runs::{collect, read_runs, run_file, write_runs};
+pub use session::Study;
 pub use settings::{SweepConfig, SweepFlags, Target, train_defaults};
 pub use study::{BatchRow, RunRecord, SweepReport, analyze, run_batch_size};

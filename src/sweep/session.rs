@@ -1,0 +1,97 @@
+//! A study as `dptrain sweep` runs it, for any caller: check everything against the data, train
+//! the chosen batch sizes into `SWEEP/runs/`, and analyse.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::data::{Dataset, SyntheticSpec};
+use crate::error::{Error, Result};
+use crate::pipeline::BatchSize;
+use crate::sweep::{self, RunRecord, SweepConfig, SweepReport};
+use crate::train::{TrainConfig, Trainer};
+
+/// A checked study, ready to train.
+#[derive(Debug)]
+pub struct Study {
+    dataset: Arc<Dataset>,
+    base: TrainConfig,
+    config: SweepConfig,
+    threads: usize,
+    chosen: Vec<BatchSize>,
+}
+
+impl Study {
+    /// Opens the data and checks the training settings `base` and the study's `config`
+    /// against it, and that `out` holds none of the run files this study would write; nothing
+    /// is written yet.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the flag, [`Error::Data`] naming the file.
+    pub fn prepare(base: TrainConfig, config: SweepConfig, out: &Path) -> Result<Self> {
+        base.validate()?;
+        if base.data.val_fraction == 0.0 {
+            return Err(Error::config(
+                "--val-fraction",
+                "a sweep measures validation loss: give a fraction above 0",
+            ));
+        }
+        let threads = base.threads.count()?;
+        let dataset = Arc::new(match &base.data.data {
+            Some(dir) => Dataset::open(dir)?,
+            None => SyntheticSpec::seed_example(base.run.seed).dataset(),
+        });
+        let trainer = Trainer::new(dataset.clone(), base.clone(), threads)?;
+        config.validate(trainer.split().train.len())?;
+        let chosen = config.chosen();
+        for &b in &chosen {
+            let f = sweep::run_file(out, b);
+            if f.exists() {
+                return Err(Error::config(
+                    "--out",
+                    format!("{} already exists; choose a new directory", f.display()),
+                ));
+            }
+        }
+        Ok(Study {
+            dataset,
+            base,
+            config,
+            threads,
+            chosen,
+        })
+    }
+
+    /// The study's settings.
+    pub fn config(&self) -> &SweepConfig {
+        &self.config
+    }
+
+    /// Trains every chosen batch size, writing each one's runs to `out/runs/` as it finishes
+    /// and calling `log` with a line per run; returns all the runs.
+    ///
+    /// # Errors
+    /// As [`sweep::run_batch_size`]; [`Error::Io`] writing the run files.
+    pub fn run(&self, out: &Path, log: &mut dyn FnMut(&str)) -> Result<Vec<RunRecord>> {
+        std::fs::create_dir_all(out.join("runs"))
+            .map_err(|e| Error::config("--out", format!("cannot create {}: {e}", out.display())))?;
+        let mut all = Vec::new();
+        for &b in &self.chosen {
+            let runs = sweep::run_batch_size(
+                &self.dataset,
+                &self.base,
+                &self.config,
+                b,
+                self.threads,
+                log,
+            )?;
+            sweep::write_runs(out, b, &runs)?;
+            all.extend(runs);
+        }
+        Ok(all)
+    }
+
+    /// The study's analysis of `runs` (these or collected ones).
+    pub fn analyze(&self, runs: Vec<RunRecord>) -> SweepReport {
+        sweep::analyze(runs, self.config.target_loss, self.config.step_budget)
+    }
+}
