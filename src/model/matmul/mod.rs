@@ -17,6 +17,16 @@ mod packed;
 
 use packed::Product;
 
+/// The instruction set of the matrix kernels this CPU runs (`avx512`, `avx2-fma`, `generic`).
+///
+/// # Determinism
+/// Kernels of different instruction sets accumulate in different orders: results are
+/// bit-identical between machines (and processes) that run the same kernels, and agree to float
+/// rounding otherwise.
+pub fn kernel_isa() -> &'static str {
+    packed::kernel_isa()
+}
+
 /// Whether a product replaces the destination or is added to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accum {

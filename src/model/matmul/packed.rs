@@ -144,6 +144,25 @@ fn aligned(buf: &mut Vec<f32>, len: usize) -> *mut f32 {
     buf[offset..].as_mut_ptr()
 }
 
+/// The instruction set of the kernels [`multiply`] runs on this CPU (the same choice, made the
+/// same way): `avx512`, `avx2-fma` or `generic`.
+pub(super) fn kernel_isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && <gemm_common::simd::V4 as MixedSimd<f32, f32, f32, f32>>::try_new().is_some()
+        {
+            return "avx512";
+        }
+        if std::arch::is_x86_feature_detected!("fma")
+            && <gemm_common::simd::V3 as MixedSimd<f32, f32, f32, f32>>::try_new().is_some()
+        {
+            return "avx2-fma";
+        }
+    }
+    "generic"
+}
+
 /// Computes `p` with gemm's kernels for this CPU, bit-identical to `gemm::gemm`.
 ///
 /// # Safety

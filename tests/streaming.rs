@@ -1,0 +1,85 @@
+//! Steps fed shard run by shard run: the same bits as whole-batch steps, at every batch size.
+
+use std::sync::Arc;
+
+use dptrain::data::{Dataset, SyntheticSpec, Task};
+use dptrain::train::{BatchSize, Silent, TrainConfig, Trainer};
+
+/// FNV-1a over the parameters' bit patterns: a stable fingerprint of a run's final weights.
+fn fingerprint(params: &[f32]) -> u64 {
+    params.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+        v.to_bits().to_le_bytes().iter().fold(h, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    })
+}
+
+fn data() -> Arc<Dataset> {
+    Arc::new(
+        SyntheticSpec {
+            task: Task::Classification,
+            rows: 2000,
+            features: 12,
+            outputs: 3,
+            noise: 0.3,
+            seed: 5,
+        }
+        .dataset(),
+    )
+}
+
+fn run(batch: BatchSize, threads: usize) -> Vec<f32> {
+    let mut c = TrainConfig::default();
+    c.model.hidden = vec![24, 16].into();
+    c.model.dropout = 0.1;
+    c.parallel.shard_size = 16;
+    c.run.epochs = 2;
+    c.run.noise_scale = true;
+    c.data.val_fraction = 0.1;
+    c.batch.batch_size = batch;
+    Trainer::new(data(), c, threads)
+        .unwrap()
+        .run(None, &mut Silent)
+        .unwrap()
+        .params
+}
+
+/// Final-weight fingerprints of the runs above, recorded with the whole-batch engine before
+/// steps were streamed (commit f864d6b, whose engine computes the same bits as 54a66a9's;
+/// `cargo test --release --test streaming -- --nocapture` printed them, on an Intel Xeon with
+/// AVX-512: matrix kernels `avx512`). Kernels of another instruction set
+/// sum in another order, so the check runs where the same kernels run and says it skipped
+/// elsewhere.
+const RECORDED_ISA: &str = "avx512";
+const RECORDED: [(BatchSize, u64); 5] = [
+    (BatchSize::Rows(1), 0x751c_2be2_8728_98ae),
+    (BatchSize::Rows(7), 0xb9e3_dd05_2a89_54ec),
+    (BatchSize::Rows(128), 0x00b0_cf93_e089_a65d),
+    (BatchSize::Rows(1000), 0x1438_aaaf_1263_31ad),
+    (BatchSize::Full, 0xc195_e5b7_7639_6511),
+];
+
+#[test]
+fn final_weights_are_the_whole_batch_engines_at_every_batch_size() {
+    let got: Vec<(BatchSize, u64)> = RECORDED
+        .iter()
+        .map(|&(b, _)| (b, fingerprint(&run(b, 2))))
+        .collect();
+    println!("{got:?}");
+    let isa = dptrain::model::matmul::kernel_isa();
+    if isa != RECORDED_ISA {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "test final_weights_are_the_whole_batch_engines_at_every_batch_size SKIPPED: \
+             recorded with {RECORDED_ISA} kernels, this CPU runs {isa}"
+        );
+        return;
+    }
+    for ((b, want), (_, have)) in RECORDED.iter().zip(&got) {
+        assert_eq!(
+            *have, *want,
+            "batch {b}: other weights than the whole-batch engine's"
+        );
+    }
+}
