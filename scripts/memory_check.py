@@ -10,7 +10,7 @@ heap (batches, gradients, workspaces). Prints one JSON line with both peaks.
 import json, os, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "dptrain")
+BIN = os.environ.get("DPTRAIN_BIN") or os.path.join(ROOT, "target", "release", "dptrain")
 
 
 def field(pid, name):

@@ -91,7 +91,7 @@ fn results_are_bit_identical_for_any_thread_count_and_prefetch_depth() {
         let mut c = TrainConfig::default();
         c.model.hidden = vec![32, 16].into();
         c.model.dropout = 0.2;
-        c.batch.shuffle = true;
+        c.batch.shuffle = dptrain::pipeline::Shuffle::Rows;
         c.batch.batch_size = BatchSize::Rows(100);
         c.parallel.shard_size = 16; // 7 shards per batch, the last one short
         c.run.epochs = 3;
@@ -151,7 +151,7 @@ fn plain_loop(data: &Dataset, config: &TrainConfig) -> Vec<f32> {
     let mut ws = Workspace::new(&mlp, batch_rows);
     let mut grad = vec![0.0; params.len()];
     let mut order = Vec::new();
-    let mut b = dptrain::pipeline::Batch::with_capacity(data, batch_rows);
+    let mut b = dptrain::pipeline::Chunk::with_capacity(data, batch_rows);
     for epoch in 0..config.run.epochs {
         sampler.epoch_order(epoch, &mut order);
         for step in 0..sampler.steps_per_epoch() {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput};
 use dptrain::data::{Dataset, SyntheticSpec, Task};
-use dptrain::pipeline::{Batch, Sampler};
+use dptrain::pipeline::{Chunk, Sampler, Shuffle};
 
 fn dataset(dir: &Path, rows: usize, features: usize) -> Dataset {
     let sub = dir.join(format!("{rows}x{features}"));
@@ -31,10 +31,10 @@ pub fn bench(c: &mut Criterion) {
     for (rows, features) in [(200_000, 20), (50_000, 784)] {
         let data = dataset(&dir, rows, features);
         let batch = 256;
-        let sampler = Sampler::new((0..rows as u32).collect(), batch, true, false, 1);
+        let sampler = Sampler::new((0..rows as u32).collect(), batch, Shuffle::Rows, false, 1);
         let mut order = Vec::new();
         sampler.epoch_order(0, &mut order);
-        let mut buf = Batch::with_capacity(&data, batch);
+        let mut buf = Chunk::with_capacity(&data, batch);
         let mut step = 0;
         g.throughput(Throughput::Elements(batch as u64));
         g.bench_function(format!("random_rows/{}_bytes_per_row", features * 4), |b| {

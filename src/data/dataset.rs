@@ -255,6 +255,21 @@ impl Dataset {
         }
     }
 
+    /// Tells the kernel how rows `rows` of the mapped files will be used (nothing for a dataset
+    /// in memory): a hint for reading data larger than memory in large sequential pieces.
+    pub fn advise_rows(&self, rows: std::ops::Range<usize>, advice: crate::data::npy::ReadAhead) {
+        if let Features::Mapped(a) = &self.x {
+            a.advise(rows.start * self.features..rows.end * self.features, advice);
+        }
+        match &self.y {
+            Targets::MappedValues(a) | Targets::MappedLabels(a) => {
+                let per_row = a.shape().get(1).copied().unwrap_or(1);
+                a.advise(rows.start * per_row..rows.end * per_row, advice);
+            }
+            _ => {}
+        }
+    }
+
     /// The class label of row `r`; `None` for regression.
     pub fn label(&self, r: usize) -> Option<u32> {
         match &self.y {

@@ -34,6 +34,19 @@ impl Dtype {
     }
 }
 
+/// What a reader tells the kernel about a range of a mapped file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadAhead {
+    /// It will be read soon: start reading it in (`MADV_WILLNEED`).
+    Soon,
+    /// It will be read from start to end (`MADV_SEQUENTIAL`: read ahead aggressively, drop
+    /// behind).
+    Sequential,
+    /// It has been read and is not needed again this epoch: its pages may go (`MADV_DONTNEED`
+    /// on this read-only map; the bytes are read again from the file when touched).
+    Done,
+}
+
 /// A validated, memory-mapped `.npy` file: C order, little-endian, 1-D or 2-D.
 #[derive(Debug)]
 pub struct NpyArray {
@@ -200,6 +213,31 @@ impl NpyArray {
     /// The shape from the header (1 or 2 dimensions).
     pub fn shape(&self) -> &[usize] {
         &self.shape
+    }
+
+    /// Tells the kernel how elements `elements` (a range of the flattened array) will be used.
+    /// A hint only: failure is ignored (the reads are correct either way).
+    pub fn advise(&self, elements: std::ops::Range<usize>, advice: ReadAhead) {
+        let size = self.dtype.size();
+        let start = self.offset + elements.start * size;
+        let len = (elements.end.saturating_sub(elements.start) * size)
+            .min(self.map.len().saturating_sub(start));
+        if len == 0 {
+            return;
+        }
+        let _ = match advice {
+            ReadAhead::Soon => self.map.advise_range(memmap2::Advice::WillNeed, start, len),
+            ReadAhead::Sequential => self
+                .map
+                .advise_range(memmap2::Advice::Sequential, start, len),
+            // SAFETY: the map is read-only: MADV_DONTNEED only drops pages that the kernel reads
+            // back from the file when they are touched again, so no value seen through the map
+            // changes.
+            ReadAhead::Done => unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len)
+            },
+        };
     }
 
     /// The raw data bytes, after the header.

@@ -56,6 +56,23 @@ pub struct StepTimes {
     pub reduce: Duration,
 }
 
+/// A step in progress: what its runs of shards have added so far (see
+/// [`GradientEngine::add_shards`]).
+#[derive(Debug)]
+pub struct StepAccumulator {
+    /// Shards in the whole batch.
+    shards: usize,
+    /// Rows the mean is taken over.
+    mean_over: usize,
+    /// Shards added so far.
+    done: usize,
+    total: LossSum,
+    sum_small: f64,
+    big: f64,
+    /// Per-chunk sums of squares for the noise estimate (with two shards or more).
+    squares: Option<Vec<[f64; WAVE + 1]>>,
+}
+
 /// Computes batch gradients shard by shard.
 ///
 /// # Determinism
@@ -129,18 +146,24 @@ impl GradientEngine {
         (start, BatchRef { x, targets, rows })
     }
 
-    /// Forward, loss and backward of shard `k` into `grad`.
+    /// Forward, loss and backward of shard `k` of `run` into `grad` (overwritten); `run`
+    /// starts at row `offset` of its batch (dropout masks are keyed by the row in the batch).
+    #[allow(clippy::too_many_arguments)] // one shard's inputs and output, each distinct
     fn shard_gradient(
         &self,
         params: &[f32],
-        batch: &BatchRef<'_>,
+        run: &BatchRef<'_>,
+        offset: usize,
         k: usize,
         mean_over: usize,
         key: DropoutKey,
         grad: &mut [f32],
     ) -> LossSum {
-        let (offset, shard) = self.shard(batch, k);
-        let mode = Mode::Train { key, offset };
+        let (start, shard) = self.shard(run, k);
+        let mode = Mode::Train {
+            key,
+            offset: offset + start,
+        };
         let mut ws = self.take_workspace();
         self.mlp.forward(params, shard.x, shard.rows, &mut ws, mode);
         let (out, dout) = ws.output_grad(shard.rows, self.mlp.outputs());
@@ -158,7 +181,9 @@ impl GradientEngine {
     }
 
     /// The gradient of the mean loss over `batch` (training mode: dropout keyed by `key`),
-    /// written into `grad`; returns the batch's summed loss.
+    /// written into `grad`; returns the batch's summed loss. The whole batch at once:
+    /// [`GradientEngine::begin_step`], one [`GradientEngine::add_shards`] and
+    /// [`GradientEngine::finish_step`].
     ///
     /// `mean_over` is the row count of the whole (global) batch: the batch's own rows in one
     /// process; all processes' rows when a [`crate::parallel::Collective`] joins them.
@@ -179,77 +204,144 @@ impl GradientEngine {
         times: &mut StepTimes,
         noise: NoiseEstimate,
     ) -> StepResult {
-        let shards = batch.rows.div_ceil(self.shard_size);
-        let t0 = Instant::now();
-        if shards == 1 {
-            let loss = self.shard_gradient(params, batch, 0, mean_over, key, grad);
-            times.compute += t0.elapsed();
-            return StepResult { loss, noise: None };
+        let mut step = self.begin_step(batch.rows, mean_over, noise);
+        self.add_shards(&mut step, params, batch, 0, key, grad, times);
+        self.finish_step(step)
+    }
+
+    /// Starts a step over a batch of `batch_rows` rows (the mean is over `mean_over` rows),
+    /// whose shards then arrive in runs ([`GradientEngine::add_shards`]).
+    pub fn begin_step(
+        &self,
+        batch_rows: usize,
+        mean_over: usize,
+        noise: NoiseEstimate,
+    ) -> StepAccumulator {
+        let shards = batch_rows.div_ceil(self.shard_size);
+        let squares = (noise == NoiseEstimate::Measure && shards > 1)
+            .then(|| std::mem::take(&mut *self.squares.lock().expect("squares")));
+        StepAccumulator {
+            shards,
+            mean_over,
+            done: 0,
+            total: LossSum::default(),
+            sum_small: 0.0,
+            big: 0.0,
+            squares,
         }
-        let mut squares = if noise == NoiseEstimate::Measure {
-            let mut sq = std::mem::take(&mut *self.squares.lock().expect("squares"));
+    }
+
+    /// Adds the gradients of the shards of `run` into `grad`: `run` holds the batch's rows from
+    /// `offset` on (a multiple of the shard size), a whole number of shards unless it is the
+    /// batch's last run. Runs must come in row order.
+    ///
+    /// # Determinism
+    /// The shard gradients are summed in shard order whatever the runs are: cutting a batch into
+    /// runs changes neither the shards nor the order of their sum, so a step streamed run by
+    /// run ends on the same bits as the whole batch at once.
+    ///
+    /// # Panics
+    /// If `offset` is not where the previous run ended, or a run that is not the last has a
+    /// partial shard.
+    #[allow(clippy::too_many_arguments)] // one run's inputs and outputs, each distinct
+    pub fn add_shards(
+        &self,
+        step: &mut StepAccumulator,
+        params: &[f32],
+        run: &BatchRef<'_>,
+        offset: usize,
+        key: DropoutKey,
+        grad: &mut [f32],
+        times: &mut StepTimes,
+    ) {
+        let s = self.shard_size;
+        assert_eq!(
+            offset,
+            step.done * s,
+            "runs of a batch must come in row order"
+        );
+        let shards = run.rows.div_ceil(s);
+        assert!(
+            step.done + shards == step.shards || run.rows.is_multiple_of(s),
+            "only the batch's last run may end in a partial shard"
+        );
+        let t0 = Instant::now();
+        if step.shards == 1 {
+            let loss = self.shard_gradient(params, run, offset, 0, step.mean_over, key, grad);
+            times.compute += t0.elapsed();
+            step.total.add(loss);
+            step.done = 1;
+            return;
+        }
+        if let Some(sq) = step.squares.as_mut() {
             sq.resize(grad.len().div_ceil(REDUCE_CHUNK), [0.0; WAVE + 1]);
-            Some(sq)
-        } else {
-            None
-        };
-        let (mut sum_small, mut big) = (0.0f64, 0.0f64);
-        let mut total = LossSum::default();
+        }
         // Take the whole pool out (no allocation: a Vec moves), grow it on first use only.
         let mut bufs = std::mem::take(&mut *self.buffers.lock().expect("buffer pool"));
         while bufs.len() < shards.min(WAVE) {
             bufs.push(vec![0.0; self.mlp.num_params()]);
         }
         let mut sums = [LossSum::default(); WAVE];
-        for (wave, first) in (0..shards).step_by(WAVE).enumerate() {
+        for first in (0..shards).step_by(WAVE) {
             let n = WAVE.min(shards - first);
             let t = Instant::now();
+            let mean_over = step.mean_over;
             bufs[..n]
                 .par_iter_mut()
                 .zip(&mut sums[..n])
                 .enumerate()
                 .for_each(|(i, (buf, sum))| {
-                    *sum = self.shard_gradient(params, batch, first + i, mean_over, key, buf);
+                    *sum = self.shard_gradient(params, run, offset, first + i, mean_over, key, buf);
                 });
             times.compute += t.elapsed();
             let t = Instant::now();
-            let last = first + n == shards;
-            // The first wave's first shard is copied, not added to zero.
-            let accum = if wave == 0 {
+            let last = step.done + n == step.shards;
+            // The step's first shard is copied, not added to zero.
+            let accum = if step.done == 0 {
                 Accum::Replace
             } else {
                 Accum::Add
             };
-            match squares.as_mut() {
+            match step.squares.as_mut() {
                 None => reduce_in_order(grad, &bufs[..n], accum),
                 Some(sq) => {
                     reduce_with_squares(grad, &bufs[..n], accum, last, sq);
                     // Chunk partials combined in chunk order, shards in shard order.
                     for i in 0..n {
-                        let rows = self.shard(batch, first + i).1.rows;
+                        let rows = self.shard(run, first + i).1.rows;
                         // A shard buffer holds its rows' gradient sum over the batch size:
                         // scale to the shard's own mean.
                         let scale = mean_over as f64 / rows as f64;
                         let norm: f64 = sq.iter().map(|c| c[i]).sum();
-                        sum_small += norm * scale * scale;
+                        step.sum_small += norm * scale * scale;
                     }
                     if last {
-                        big = sq.iter().map(|c| c[WAVE]).sum();
+                        step.big = sq.iter().map(|c| c[WAVE]).sum();
                     }
                 }
             }
             times.reduce += t.elapsed();
             for s in &sums[..n] {
-                total.add(*s);
+                step.total.add(*s);
             }
+            step.done += n;
         }
         *self.buffers.lock().expect("buffer pool") = bufs;
-        let noise = squares.map(|sq| {
+    }
+
+    /// Ends a step whose every shard was added: the batch's summed loss and, when measured,
+    /// the noise estimates.
+    ///
+    /// # Panics
+    /// If shards of the batch are missing.
+    pub fn finish_step(&self, step: StepAccumulator) -> StepResult {
+        assert_eq!(step.done, step.shards, "a step ended before its last shard");
+        let noise = step.squares.map(|sq| {
             *self.squares.lock().expect("squares") = sq;
-            NoiseSample::estimate(shards, mean_over, sum_small, big)
+            NoiseSample::estimate(step.shards, step.mean_over, step.sum_small, step.big)
         });
         StepResult {
-            loss: total,
+            loss: step.total,
             noise: noise.flatten(),
         }
     }

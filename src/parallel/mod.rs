@@ -9,7 +9,8 @@ mod threads;
 
 pub use collective::{Collective, SingleProcess};
 pub use engine::{
-    BatchRef, GradientEngine, NoiseEstimate, StepResult, StepTimes, WAVE, reduce_in_order,
+    BatchRef, GradientEngine, NoiseEstimate, StepAccumulator, StepResult, StepTimes, WAVE,
+    reduce_in_order,
 };
 pub use noise::{NoiseSample, NoiseScale};
 pub use settings::{

@@ -1,12 +1,17 @@
-//! A producer thread that assembles batches ahead of the trainer.
+//! A producer thread that assembles chunks ahead of the trainer.
 //!
 //! ```text
-//! producer thread ──(full batches, bounded: depth)──▶ trainer
-//!        ▲                                               │
-//!        └──────────(empty batches, recycled)────────────┘
+//! producer thread ──(full chunks, bounded: depth)──▶ trainer
+//!        ▲                                              │
+//!        └──────────(empty chunks, recycled)────────────┘
 //! ```
 //!
-//! `depth + 1` batch buffers circulate, so once they exist the steady state allocates nothing.
+//! `depth + 1` chunk buffers of at most `chunk_rows` rows circulate, so once they exist the
+//! steady state allocates nothing, and the memory does not grow with the batch size: a batch
+//! larger than a chunk is sent as several chunks of whole shards, in row order.
+//!
+//! With the block order the producer also tells the kernel which blocks it reads next and which
+//! it is done with (`madvise`), and with file order that it reads sequentially.
 //! The producer lives outside the rayon pool, so gathering rows never takes a core's turn at the
 //! matrix products. Dropping the [`Prefetcher`] closes both channels and joins the thread, so an
 //! early stop never hangs.
@@ -17,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+use crate::data::npy::ReadAhead;
 use crate::data::{Dataset, Standardizer};
-use crate::pipeline::{Batch, Sampler};
+use crate::pipeline::{Chunk, Sampler, Shuffle};
 
 /// Where in the run the producer starts and stops: epochs `[start_epoch, end_epoch)`, the first
 /// one from step `start_step`.
@@ -35,33 +41,37 @@ pub struct Span {
 /// The trainer's end of the pipeline.
 #[derive(Debug)]
 pub struct Prefetcher {
-    full: Option<Receiver<Batch>>,
-    empty: Option<Sender<Batch>>,
+    full: Option<Receiver<Chunk>>,
+    empty: Option<Sender<Chunk>>,
     producer: Option<JoinHandle<()>>,
     waited: Duration,
-    /// Consumed batches not yet handed back (see [`Prefetcher::recycle`]).
-    pending: Vec<Batch>,
-    /// How many consumed batches are handed back together.
+    /// Consumed chunks not yet handed back (see [`Prefetcher::recycle`]).
+    pending: Vec<Chunk>,
+    /// How many consumed chunks are handed back together.
     group: usize,
 }
 
 impl Prefetcher {
-    /// Starts the producer over `span`, keeping up to `depth` batches ready.
+    /// Starts the producer over `span`, keeping up to `depth` chunks of at most `chunk_rows`
+    /// rows ready (`chunk_rows` a multiple of the shard size, or at least the batch size).
     ///
     /// # Panics
-    /// If `depth` is zero or the thread cannot be spawned.
-    /// With a `standardizer`, every batch's features are standardised on the producer thread.
+    /// If `depth` or `chunk_rows` is zero or the thread cannot be spawned.
+    /// With a `standardizer`, every chunk's features are standardised on the producer thread.
     pub fn spawn(
         dataset: Arc<Dataset>,
         sampler: Sampler,
         span: Span,
+        chunk_rows: usize,
         depth: usize,
         standardizer: Option<Arc<Standardizer>>,
     ) -> Self {
         assert!(depth > 0, "prefetch depth must be positive");
-        let (full_tx, full_rx) = bounded::<Batch>(depth);
+        assert!(chunk_rows > 0, "chunks must hold rows");
+        let chunk_rows = chunk_rows.min(sampler.batch_size());
+        let (full_tx, full_rx) = bounded::<Chunk>(depth);
         // One more buffer than the queue holds: the trainer works on one while `depth` wait.
-        let (empty_tx, empty_rx) = bounded::<Batch>(depth + 1);
+        let (empty_tx, empty_rx) = bounded::<Chunk>(depth + 1);
         // Register (and time out) once as a waiting receiver on both channels while they are
         // empty: crossbeam allocates its waiter lists and this thread's wait context on the first
         // wait, which would otherwise happen at some random step of the steady state.
@@ -69,14 +79,19 @@ impl Prefetcher {
         let _ = empty_rx.recv_timeout(WARM_UP_WAIT);
         for _ in 0..=depth {
             empty_tx
-                .send(Batch::with_capacity(&dataset, sampler.batch_size()))
+                .send(Chunk::with_capacity(&dataset, chunk_rows))
                 .expect("receiver alive");
         }
         let producer = std::thread::Builder::new()
             .name("dptrain-loader".into())
             .spawn(move || {
                 let std = standardizer.as_deref();
-                produce(&dataset, &sampler, span, std, &full_tx, &empty_rx)
+                let chunks = Chunks {
+                    full: &full_tx,
+                    empty: &empty_rx,
+                    rows: chunk_rows,
+                };
+                produce(&dataset, &sampler, span, std, &chunks)
             })
             .expect("spawn the loader thread");
         Prefetcher {
@@ -89,9 +104,9 @@ impl Prefetcher {
         }
     }
 
-    /// The next batch, or `None` after the last one; the time spent blocked is added to
+    /// The next chunk, or `None` after the last one; the time spent blocked is added to
     /// [`Prefetcher::take_wait`].
-    pub fn next_batch(&mut self) -> Option<Batch> {
+    pub fn next_chunk(&mut self) -> Option<Chunk> {
         if let Ok(b) = self.full.as_ref()?.try_recv() {
             return Some(b);
         }
@@ -104,15 +119,15 @@ impl Prefetcher {
         b
     }
 
-    /// Hands a consumed batch's buffers back to the producer.
+    /// Hands a consumed chunk's buffers back to the producer.
     ///
     /// Buffers go back in groups of half the prefetch depth: waking a parked producer is a
     /// system call of a few microseconds, as long as a small model's whole step, so it should
     /// happen once per group, not once per step. The queue still holds at least half its depth
-    /// when a group goes back, and [`Prefetcher::next_batch`] hands back everything before it
+    /// when a group goes back, and [`Prefetcher::next_chunk`] hands back everything before it
     /// would wait, so the producer never starves for buffers.
-    pub fn recycle(&mut self, batch: Batch) {
-        self.pending.push(batch);
+    pub fn recycle(&mut self, chunk: Chunk) {
+        self.pending.push(chunk);
         if self.pending.len() >= self.group {
             self.flush();
         }
@@ -158,15 +173,24 @@ pub(crate) fn warm_up_blocking() {
     let _ = rx.recv_timeout(WARM_UP_WAIT);
 }
 
+/// The producer's ends of the two channels, and the chunk size.
+struct Chunks<'a> {
+    full: &'a Sender<Chunk>,
+    empty: &'a Receiver<Chunk>,
+    rows: usize,
+}
+
 fn produce(
     dataset: &Dataset,
     sampler: &Sampler,
     span: Span,
     standardizer: Option<&Standardizer>,
-    full: &Sender<Batch>,
-    empty: &Receiver<Batch>,
+    chunks: &Chunks<'_>,
 ) {
     warm_up_blocking();
+    if sampler.shuffle() == Shuffle::None {
+        dataset.advise_rows(0..dataset.rows(), ReadAhead::Sequential);
+    }
     let mut order = Vec::with_capacity(sampler.rows());
     for epoch in span.start_epoch..span.end_epoch {
         sampler.epoch_order(epoch, &mut order);
@@ -175,19 +199,114 @@ fn produce(
         } else {
             0
         };
+        let mut ahead = ReadAheadPlan::start(dataset, sampler, epoch, first * sampler.batch_size());
         for step in first..sampler.steps_per_epoch() {
-            let Ok(mut batch) = empty.recv() else {
-                return; // trainer gone
-            };
-            batch.gather(dataset, sampler.batch(&order, step));
-            if let Some(s) = standardizer {
-                s.apply(&mut batch.x);
+            let rows = sampler.batch(&order, step);
+            for offset in (0..rows.len()).step_by(chunks.rows) {
+                let Ok(mut chunk) = chunks.empty.recv() else {
+                    return; // trainer gone
+                };
+                let part = &rows[offset..(offset + chunks.rows).min(rows.len())];
+                if let Some(plan) = ahead.as_mut() {
+                    plan.reached(step * sampler.batch_size() + offset + part.len());
+                }
+                chunk.gather(dataset, part);
+                if let Some(s) = standardizer {
+                    s.apply(&mut chunk.x);
+                }
+                chunk.offset = offset;
+                chunk.batch_rows = rows.len();
+                chunk.epoch = epoch;
+                chunk.step = step;
+                if chunks.full.send(chunk).is_err() {
+                    return;
+                }
             }
-            batch.epoch = epoch;
-            batch.step = step;
-            if full.send(batch).is_err() {
-                return;
+        }
+    }
+}
+
+/// With the block order: which window of blocks the producer reads, so that the next one is
+/// asked for before it is needed and the last one let go when it is done.
+struct ReadAheadPlan<'a> {
+    dataset: &'a Dataset,
+    sampler: &'a Sampler,
+    epoch: usize,
+    /// The window being read, and the position in the epoch's order where it ends.
+    window: usize,
+    window_end: usize,
+}
+
+impl<'a> ReadAheadPlan<'a> {
+    /// The plan for `epoch` read from position `from` of its order on (`None` unless the order
+    /// is by blocks); the window holding `from` and the next one are asked for.
+    fn start(
+        dataset: &'a Dataset,
+        sampler: &'a Sampler,
+        epoch: usize,
+        from: usize,
+    ) -> Option<Self> {
+        if sampler.shuffle() != Shuffle::Blocks {
+            return None;
+        }
+        let mut plan = ReadAheadPlan {
+            dataset,
+            sampler,
+            epoch,
+            window: 0,
+            window_end: 0,
+        };
+        plan.window_end = plan.window_len(0);
+        while plan.window_end <= from && plan.window_end < sampler.rows() {
+            plan.window += 1;
+            plan.window_end += plan.window_len(plan.window);
+        }
+        plan.advise(plan.window, ReadAhead::Soon);
+        plan.advise(plan.window + 1, ReadAhead::Soon);
+        Some(plan)
+    }
+
+    fn windows(&self) -> usize {
+        self.sampler
+            .block_count()
+            .div_ceil(self.sampler.blocks().window)
+    }
+
+    fn blocks_of(&self, w: usize) -> std::ops::Range<usize> {
+        let per = self.sampler.blocks().window;
+        (w * per).min(self.sampler.block_count())..((w + 1) * per).min(self.sampler.block_count())
+    }
+
+    fn window_len(&self, w: usize) -> usize {
+        self.blocks_of(w)
+            .map(|i| {
+                self.sampler
+                    .block(self.sampler.block_at(self.epoch, i))
+                    .len()
+            })
+            .sum()
+    }
+
+    fn advise(&self, w: usize, advice: ReadAhead) {
+        if w >= self.windows() {
+            return;
+        }
+        for i in self.blocks_of(w) {
+            let rows = self.sampler.block(self.sampler.block_at(self.epoch, i));
+            if let (Some(&first), Some(&last)) = (rows.first(), rows.last()) {
+                self.dataset
+                    .advise_rows(first as usize..last as usize + 1, advice);
             }
+        }
+    }
+
+    /// The producer has gathered the order up to position `upto`.
+    fn reached(&mut self, upto: usize) {
+        while upto > self.window_end && self.window + 1 < self.windows() {
+            self.advise(self.window, ReadAhead::Done);
+            self.window += 1;
+            self.window_end += self.window_len(self.window);
+            self.advise(self.window + 1, ReadAhead::Soon);
         }
     }
 }
@@ -205,16 +324,16 @@ mod tests {
     #[test]
     fn batches_arrive_in_sampler_order_with_gathered_rows() {
         let d = dataset(10);
-        let sampler = Sampler::new((0..10).collect(), 4, true, false, 1);
+        let sampler = Sampler::new((0..10).collect(), 4, Shuffle::Rows, false, 1);
         let span = Span {
             start_epoch: 0,
             start_step: 0,
             end_epoch: 2,
         };
-        let mut pf = Prefetcher::spawn(d.clone(), sampler.clone(), span, 2, None);
+        let mut pf = Prefetcher::spawn(d.clone(), sampler.clone(), span, 4, 2, None);
         let mut order = Vec::new();
         let mut n = 0;
-        while let Some(b) = pf.next_batch() {
+        while let Some(b) = pf.next_chunk() {
             sampler.epoch_order(b.epoch, &mut order);
             let rows = sampler.batch(&order, b.step);
             assert_eq!(b.rows, rows.len());
@@ -229,31 +348,64 @@ mod tests {
 
     #[test]
     fn dropping_mid_epoch_does_not_hang() {
-        let sampler = Sampler::new((0..1000).collect(), 1, true, false, 1);
+        let sampler = Sampler::new((0..1000).collect(), 1, Shuffle::Rows, false, 1);
         let span = Span {
             start_epoch: 0,
             start_step: 0,
             end_epoch: 100,
         };
-        let mut pf = Prefetcher::spawn(dataset(1000), sampler, span, 3, None);
-        let b = pf.next_batch().unwrap();
+        let mut pf = Prefetcher::spawn(dataset(1000), sampler, span, 1, 3, None);
+        let b = pf.next_chunk().unwrap();
         drop(b); // not recycled: the producer must still be released
         drop(pf);
     }
 
     #[test]
     fn a_span_can_start_mid_epoch() {
-        let sampler = Sampler::new((0..10).collect(), 3, false, false, 1);
+        let sampler = Sampler::new((0..10).collect(), 3, Shuffle::None, false, 1);
         let span = Span {
             start_epoch: 1,
             start_step: 2,
             end_epoch: 2,
         };
-        let mut pf = Prefetcher::spawn(dataset(10), sampler, span, 1, None);
-        let b = pf.next_batch().unwrap();
+        let mut pf = Prefetcher::spawn(dataset(10), sampler, span, 3, 1, None);
+        let b = pf.next_chunk().unwrap();
         assert_eq!(
             (b.epoch, b.step, b.values.clone()),
             (1, 2, vec![6.0, 7.0, 8.0])
+        );
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_chunk_arrives_as_runs_of_rows_in_order() {
+        let d = dataset(10);
+        let sampler = Sampler::new((0..10).collect(), 7, Shuffle::Rows, false, 4);
+        let span = Span {
+            start_epoch: 0,
+            start_step: 0,
+            end_epoch: 1,
+        };
+        let mut pf = Prefetcher::spawn(d, sampler.clone(), span, 3, 2, None);
+        let mut order = Vec::new();
+        sampler.epoch_order(0, &mut order);
+        let mut got = Vec::new();
+        while let Some(c) = pf.next_chunk() {
+            got.push((c.step, c.offset, c.rows, c.batch_rows, c.ends_batch()));
+            let want: Vec<f32> = sampler.batch(&order, c.step)[c.offset..c.offset + c.rows]
+                .iter()
+                .map(|&r| r as f32)
+                .collect();
+            assert_eq!(c.values, want);
+            pf.recycle(c);
+        }
+        assert_eq!(
+            got,
+            vec![
+                (0, 0, 3, 7, false),
+                (0, 3, 3, 7, false),
+                (0, 6, 1, 7, true),
+                (1, 0, 3, 3, true),
+            ]
         );
     }
 }

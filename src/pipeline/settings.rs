@@ -85,15 +85,74 @@ impl<'de> Deserialize<'de> for BatchSize {
     }
 }
 
+/// The order in which an epoch presents the training rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Shuffle {
+    /// A fresh permutation of the rows every epoch (PyTorch's `shuffle=True`).
+    #[default]
+    Rows,
+    /// A permutation of contiguous blocks of rows (a few MB each), rows shuffled within a
+    /// window of blocks: storage is read in large sequential pieces (data larger than memory).
+    Blocks,
+    /// File order every epoch.
+    None,
+}
+
+impl std::str::FromStr for Shuffle {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "rows" | "true" => Ok(Shuffle::Rows),
+            "blocks" => Ok(Shuffle::Blocks),
+            "none" | "false" => Ok(Shuffle::None),
+            _ => Err(format!("expected rows, blocks or none, got {s:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Shuffle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Shuffle::Rows => "rows",
+            Shuffle::Blocks => "blocks",
+            Shuffle::None => "none",
+        })
+    }
+}
+
+impl Serialize for Shuffle {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Shuffle {
+    /// `"rows"`, `"blocks"`, `"none"`, or the booleans of earlier versions (`true` = rows).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Flag(bool),
+            Name(String),
+        }
+        match Form::deserialize(d)? {
+            Form::Flag(true) => Ok(Shuffle::Rows),
+            Form::Flag(false) => Ok(Shuffle::None),
+            Form::Name(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 settings! {
     /// How the training rows are cut into steps.
     pub struct BatchSettings, flags BatchFlags, heading "Batching" {
         /// Rows per step: N (1 = single-sample SGD) or "full" (whole training split).
         #[arg(value_name = "N|full")]
         numbers batch_size: BatchSize = BatchSize::Rows(32);
-        /// Reshuffle the training rows every epoch (--no-shuffle: file order).
-        #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-        numbers shuffle: bool = true;
+        /// Row order per epoch: rows (a permutation of the rows), blocks (of contiguous rows, shuffled within a window: for data larger than memory) or none (file order; also --no-shuffle).
+        #[arg(num_args = 0..=1, default_missing_value = "rows", value_name = "rows|blocks|none")]
+        numbers shuffle: Shuffle = Shuffle::Rows;
         /// Drop the last partial batch of each epoch.
         #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
         numbers drop_last: bool = false;

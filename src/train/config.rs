@@ -81,7 +81,7 @@ pub struct TrainFlags {
     model: crate::model::ModelFlags,
     #[command(flatten)]
     batch: crate::pipeline::BatchFlags,
-    /// Present rows in file order every epoch (the same as --shuffle=false).
+    /// Present rows in file order every epoch (the same as --shuffle none).
     #[arg(long, help_heading = "Batching", overrides_with = "shuffle")]
     no_shuffle: bool,
     #[command(flatten)]
@@ -201,7 +201,7 @@ impl TrainFlags {
             threads: self.threads.resolve(defaults.threads),
         };
         if self.no_shuffle {
-            c.batch.shuffle = false;
+            c.batch.shuffle = crate::pipeline::Shuffle::None;
         }
         c
     }

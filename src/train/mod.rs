@@ -12,7 +12,7 @@ pub use early_stop::{EarlyStopping, Verdict};
 pub use metrics::{EpochMetrics, EvalPoint, NoiseMetrics, PhaseTimes, RunInfo};
 pub use observer::{Both, Observer, Silent};
 pub use progress::{Progress, RunIdentity, Snapshot, TrainState};
-pub use trainer::{Outcome, Trainer, evaluate_dataset};
+pub use trainer::{CHUNK_SHARDS, Outcome, Trainer, evaluate_dataset};
 
 // The settings types a training configuration is made of, where users of `train` look for them.
 pub use crate::optim::Schedule;

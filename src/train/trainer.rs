@@ -13,7 +13,7 @@ use crate::optim::Optimizer;
 use crate::parallel::{
     BatchRef, Collective, GradientEngine, NoiseEstimate, NoiseScale, SingleProcess, StepTimes,
 };
-use crate::pipeline::{Batch, Prefetcher, Sampler, Span};
+use crate::pipeline::{Blocks, Chunk, Prefetcher, Sampler, Span};
 use crate::train::early_stop::Verdict;
 use crate::train::{
     EpochMetrics, EvalPoint, NoiseMetrics, Observer, PhaseTimes, Progress, RunIdentity, RunInfo,
@@ -22,6 +22,10 @@ use crate::train::{
 
 /// Per-step decay of the noise-scale averages: about the last hundred steps count.
 const NOISE_EMA_DECAY: f64 = 0.99;
+
+/// Shards per chunk of a large batch: one wave of the engine's parallel shard gradients, so a
+/// chunk keeps every worker busy, and a batch of any size needs memory for a few chunks only.
+pub const CHUNK_SHARDS: usize = crate::parallel::WAVE;
 
 /// Rows evaluated at a time during validation: bounds the memory of a validation pass.
 const EVAL_CHUNK: usize = 4096;
@@ -279,6 +283,13 @@ impl Trainer {
         Ok(())
     }
 
+    /// Rows per chunk of a batch in flight: the whole batch when it is at most
+    /// [`CHUNK_SHARDS`] shards, else that many whole shards.
+    pub fn chunk_rows(&self) -> usize {
+        self.batch_rows
+            .min(CHUNK_SHARDS * self.config.parallel.shard_size)
+    }
+
     fn in_pool<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
         // The whole loop runs inside the pool: entering it once per step would cost more than a
         // small model's step.
@@ -299,7 +310,8 @@ impl Trainer {
             cfg.batch.shuffle,
             cfg.batch.drop_last,
             cfg.run.seed,
-        );
+        )
+        .with_blocks(Blocks::for_row_bytes(self.dataset.features() * 4));
         let steps = sampler.steps_per_epoch();
         observer.on_start(&RunInfo {
             sizes: self.mlp.sizes().to_vec(),
@@ -321,11 +333,13 @@ impl Trainer {
             start_step: start.progress.step,
             end_epoch,
         };
+        let chunk_rows = self.chunk_rows();
         let loader = Prefetcher::spawn(
             self.dataset.clone(),
             sampler,
             span,
-            cfg.parallel.prefetch_depth(self.batch_rows),
+            chunk_rows,
+            cfg.parallel.prefetch_depth(chunk_rows),
             self.standardizer.clone(),
         );
         let mut run = Run::new(self, start, loader, steps, observer)?;
@@ -381,7 +395,7 @@ struct Run<'t> {
     grad: Vec<f32>,
     best_params: Option<Vec<f32>>,
     /// Gathers validation rows, when there is a validation split.
-    eval_batch: Option<Batch>,
+    eval_batch: Option<Chunk>,
     /// Samples between learning-curve points (with a validation split).
     curve: Option<u64>,
     next_eval: u64,
@@ -420,7 +434,7 @@ impl<'t> Run<'t> {
             .reserve(cfg.run.epochs.saturating_sub(progress.history.len()));
         let val = &trainer.split.val;
         let eval_batch = (!val.is_empty())
-            .then(|| Batch::with_capacity(&trainer.dataset, EVAL_CHUNK.min(val.len())));
+            .then(|| Chunk::with_capacity(&trainer.dataset, EVAL_CHUNK.min(val.len())));
         // The learning curve: cumulative samples and training time (evaluations excluded).
         let samples_before: u64 = progress.history.iter().map(|m| m.samples as u64).sum();
         let time_before: f64 = progress.history.iter().map(|m| m.train_s).sum();
@@ -517,40 +531,49 @@ impl<'t> Run<'t> {
         Ok(())
     }
 
-    /// One optimizer step on the next batch.
+    /// One optimizer step on the next batch, which arrives chunk by chunk: each chunk's shard
+    /// gradients are folded into the gradient as it comes, and its buffers go straight back to
+    /// the loader.
     fn step(&mut self, observer: &mut (dyn Observer + Send)) -> Result<()> {
         let t = self.trainer;
         let cfg = &t.config;
         let epoch = self.progress.epoch;
-        let batch = self
-            .loader
-            .next_batch()
-            .expect("the loader yields every step of every epoch");
-        debug_assert_eq!((batch.epoch, batch.step), (epoch, self.progress.step));
         let key = DropoutKey {
             seed: cfg.run.seed,
             epoch: epoch as u64,
-            step: batch.step as u64,
-        };
-        let view = BatchRef {
-            x: &batch.x,
-            targets: batch.targets(),
-            rows: batch.rows,
+            step: self.progress.step as u64,
         };
         let noise = if cfg.run.noise_scale {
             NoiseEstimate::Measure
         } else {
             NoiseEstimate::Skip
         };
-        let step = self.engine.gradient(
-            &self.params,
-            &view,
-            batch.rows,
-            key,
-            &mut self.grad,
-            &mut self.times,
-            noise,
-        );
+        let mut chunk = self.next_chunk();
+        let batch_rows = chunk.batch_rows;
+        let mut acc = self.engine.begin_step(batch_rows, batch_rows, noise);
+        loop {
+            let view = BatchRef {
+                x: &chunk.x,
+                targets: chunk.targets(),
+                rows: chunk.rows,
+            };
+            self.engine.add_shards(
+                &mut acc,
+                &self.params,
+                &view,
+                chunk.offset,
+                key,
+                &mut self.grad,
+                &mut self.times,
+            );
+            let last = chunk.ends_batch();
+            self.loader.recycle(chunk);
+            if last {
+                break;
+            }
+            chunk = self.next_chunk();
+        }
+        let step = self.engine.finish_step(acc);
         let sum = step.loss;
         if let Some(n) = step.noise {
             self.progress
@@ -561,7 +584,7 @@ impl<'t> Run<'t> {
         let started = Instant::now();
         t.collective.all_reduce_sum(&mut self.grad)?;
         self.times.reduce += started.elapsed();
-        let mean = t.loss.mean(sum, batch.rows, t.mlp.outputs());
+        let mean = t.loss.mean(sum, batch_rows, t.mlp.outputs());
         let lr = self.schedule.lr_at(self.progress.global_step);
         self.opt.set_lr(lr);
         let diverged = |what| Error::Diverged {
@@ -581,12 +604,24 @@ impl<'t> Run<'t> {
         let p = &mut self.progress;
         p.global_step += 1;
         p.step += 1;
-        p.epoch_loss_sum += mean * batch.rows as f64;
+        p.epoch_loss_sum += mean * batch_rows as f64;
         p.epoch_correct += sum.correct;
-        p.epoch_samples += batch.rows;
+        p.epoch_samples += batch_rows;
         observer.on_step(epoch + 1, p.step, self.steps);
-        self.loader.recycle(batch);
         Ok(())
+    }
+
+    /// The next chunk of the current step.
+    fn next_chunk(&mut self) -> Chunk {
+        let chunk = self
+            .loader
+            .next_chunk()
+            .expect("the loader yields every chunk of every step");
+        debug_assert_eq!(
+            (chunk.epoch, chunk.step),
+            (self.progress.epoch, self.progress.step)
+        );
+        chunk
     }
 
     /// A mid-epoch point of the learning curve, after `seen` samples.
@@ -731,7 +766,7 @@ fn evaluate_rows(
     params: &[f32],
     rows: &[u32],
     standardizer: Option<&Standardizer>,
-    buf: &mut Batch,
+    buf: &mut Chunk,
 ) -> LossSum {
     let mut total = LossSum::default();
     for chunk in rows.chunks(EVAL_CHUNK) {
@@ -766,7 +801,7 @@ pub fn evaluate_dataset(
     let engine = GradientEngine::new(mlp.clone(), loss, 256);
     let pool = crate::parallel::pool(threads.max(1))?;
     let rows: Vec<u32> = (0..dataset.rows() as u32).collect();
-    let mut buf = Batch::with_capacity(dataset, EVAL_CHUNK.min(rows.len()));
+    let mut buf = Chunk::with_capacity(dataset, EVAL_CHUNK.min(rows.len()));
     let total =
         pool.install(|| evaluate_rows(&engine, dataset, params, &rows, standardizer, &mut buf));
     let n = dataset.rows();

@@ -1,47 +1,60 @@
-//! Batch buffers and the gathering of rows into them.
+//! Chunk buffers, the unit that flows from the loader to the engine, and the gathering of rows
+//! into them.
 
 use crate::data::{Dataset, TargetKind};
 use crate::loss::Targets;
 
-/// One batch of rows gathered into contiguous, reusable buffers.
+/// Rows gathered into contiguous, reusable buffers: a whole batch, or a run of whole shards of
+/// a larger one (so that a batch of any size flows through memory of a fixed size).
 #[derive(Debug, Clone, Default)]
-pub struct Batch {
+pub struct Chunk {
     /// Features, `rows × features` row-major.
     pub x: Vec<f32>,
     /// Regression targets, `rows × outputs` (empty for classification).
     pub values: Vec<f32>,
     /// Class labels, one per row (empty for regression).
     pub labels: Vec<u32>,
-    /// Rows in this batch (the last batch of an epoch may be short).
+    /// Rows in this chunk.
     pub rows: usize,
-    /// 0-based epoch this batch belongs to.
+    /// Row of the batch this chunk starts at (a multiple of the shard size).
+    pub offset: usize,
+    /// Rows of the whole batch (the last batch of an epoch may be short).
+    pub batch_rows: usize,
+    /// 0-based epoch the batch belongs to.
     pub epoch: usize,
     /// 0-based step within the epoch.
     pub step: usize,
 }
 
-impl Batch {
+impl Chunk {
     /// Buffers for up to `capacity` rows of `dataset`, allocated once.
     pub fn with_capacity(dataset: &Dataset, capacity: usize) -> Self {
         let (values, labels) = match dataset.kind() {
             TargetKind::Regression { outputs } => (capacity * outputs, 0),
             TargetKind::Classification { .. } => (0, capacity),
         };
-        Batch {
+        Chunk {
             x: Vec::with_capacity(capacity * dataset.features()),
             values: Vec::with_capacity(values),
             labels: Vec::with_capacity(labels),
-            ..Batch::default()
+            ..Chunk::default()
         }
     }
 
+    /// Whether this chunk ends its batch.
+    pub fn ends_batch(&self) -> bool {
+        self.offset + self.rows == self.batch_rows
+    }
+
     /// Copies the rows `indices` of `dataset` into the buffers (no allocation when the
-    /// capacity suffices).
+    /// capacity suffices), as a whole batch.
     pub fn gather(&mut self, dataset: &Dataset, indices: &[u32]) {
         self.x.clear();
         self.values.clear();
         self.labels.clear();
         self.rows = indices.len();
+        self.offset = 0;
+        self.batch_rows = indices.len();
         match dataset.kind() {
             TargetKind::Regression { outputs } => {
                 let y = dataset.y_values().expect("regression targets");
