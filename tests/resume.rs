@@ -186,6 +186,40 @@ fn adamw_with_warmup_and_a_cosine_schedule_resumes_onto_the_same_bits() {
 }
 
 #[test]
+fn the_block_order_with_batches_of_several_chunks_resumes_onto_the_same_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = flags(&dataset(tmp.path()));
+    // 120 rows a batch in shards of 4: 30 shards, two chunks each step; blocks of 50 rows.
+    let extra = "--shuffle blocks --block-rows 50 --batch-size 120 --shard-size 4 --epochs 6";
+    for pair in extra.split_whitespace().collect::<Vec<_>>().chunks(2) {
+        if let Some(i) = args.iter().position(|a| a == pair[0]) {
+            args.drain(i..i + 2);
+        }
+        args.extend(pair.iter().map(|s| s.to_string()));
+    }
+    let reference = reference(tmp.path(), &args);
+    let out = tmp.path().join("stopped");
+    let out_s = out.to_str().unwrap();
+    let child = spawn(&args, &["--out", out_s, "--checkpoint-every", "1"]);
+    let t = Instant::now();
+    while newest_step(&out).is_none_or(|s| s < 13) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "run never reached step 13"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(&child, "-TERM");
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    // A fast machine may finish first; then the resume below has nothing left to do.
+    assert!(matches!(o.status.code(), Some(75) | Some(0)), "{stderr}");
+    let o = run(&args, &["--out", out_s, "--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same_run(&reference, &out);
+}
+
+#[test]
 fn sigkill_at_random_moments_never_leaves_an_unreadable_newest_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = flags(&dataset(tmp.path()));

@@ -83,3 +83,42 @@ fn final_weights_are_the_whole_batch_engines_at_every_batch_size() {
         );
     }
 }
+
+#[test]
+fn the_block_order_with_multi_chunk_batches_is_the_same_for_any_thread_count() {
+    let mut c = TrainConfig::default();
+    c.model.hidden = vec![24].into();
+    c.model.dropout = 0.1;
+    c.parallel.shard_size = 8;
+    c.batch.batch_size = BatchSize::Rows(300); // 38 shards: chunks of 16, 16 and 6
+    c.batch.shuffle = dptrain::pipeline::Shuffle::Blocks;
+    c.batch.block_rows = Some(37);
+    c.run.epochs = 3;
+    c.run.noise_scale = true;
+    c.data.val_fraction = 0.1;
+    let train = |threads| {
+        Trainer::new(data(), c.clone(), threads)
+            .unwrap()
+            .run(None, &mut Silent)
+            .unwrap()
+    };
+    let one = train(1);
+    assert!(
+        one.params == train(2).params,
+        "2 threads changed the weights"
+    );
+    assert!(
+        one.params == train(3).params,
+        "3 threads changed the weights"
+    );
+    let mut rows = c.clone();
+    rows.batch.shuffle = dptrain::pipeline::Shuffle::Rows;
+    let by_rows = Trainer::new(data(), rows, 2)
+        .unwrap()
+        .run(None, &mut Silent)
+        .unwrap();
+    assert!(
+        one.params != by_rows.params,
+        "the block order is an order of its own"
+    );
+}

@@ -153,6 +153,9 @@ settings! {
         /// Row order per epoch: rows (a permutation of the rows), blocks (of contiguous rows, shuffled within a window: for data larger than memory) or none (file order; also --no-shuffle).
         #[arg(num_args = 0..=1, default_missing_value = "rows", value_name = "rows|blocks|none")]
         numbers shuffle: Shuffle = Shuffle::Rows;
+        /// Rows per block of --shuffle blocks [default: about 4 MB of rows].
+        #[arg(value_name = "N")]
+        numbers block_rows: usize;
         /// Drop the last partial batch of each epoch.
         #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
         numbers drop_last: bool = false;

@@ -275,7 +275,10 @@ impl TrainConfig {
             self.batch.batch_size != crate::pipeline::BatchSize::Rows(0),
             "--batch-size",
             || "must be at least 1 (or \"full\")".into(),
-        )
+        )?;
+        check(self.batch.block_rows != Some(0), "--block-rows", || {
+            "must be at least 1".into()
+        })
     }
 
     /// The learning rate at every step, for batches of `batch_rows` and `steps_per_epoch`.
@@ -407,6 +410,11 @@ mod tests {
             (
                 "--batch-size",
                 |c| c.batch.batch_size = BatchSize::Rows(0),
+                "at least 1",
+            ),
+            (
+                "--block-rows",
+                |c| c.batch.block_rows = Some(0),
                 "at least 1",
             ),
             ("--lr", |c| c.optim.lr = 0.0, "positive"),

@@ -311,7 +311,13 @@ impl Trainer {
             cfg.batch.drop_last,
             cfg.run.seed,
         )
-        .with_blocks(Blocks::for_row_bytes(self.dataset.features() * 4));
+        .with_blocks(match cfg.batch.block_rows {
+            Some(rows) => Blocks {
+                rows,
+                window: crate::pipeline::WINDOW_BLOCKS,
+            },
+            None => Blocks::for_row_bytes(self.dataset.features() * 4),
+        });
         let steps = sampler.steps_per_epoch();
         observer.on_start(&RunInfo {
             sizes: self.mlp.sizes().to_vec(),
