@@ -29,6 +29,9 @@ pub struct TrainArgs {
     /// grow); start it when there is none yet.
     #[arg(long, help_heading = "Checkpoints")]
     resume: bool,
+    /// Say more at start: the expected peak memory, by part.
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
 impl TrainArgs {
@@ -83,6 +86,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     install_stop_signals(&stop)?;
     for warning in session.warnings() {
         eprintln!("dptrain: warning: {warning}");
+    }
+    if args.verbose {
+        eprintln!(
+            "dptrain: {}",
+            dptrain::train::MemoryPlan::of(session.trainer())
+        );
     }
     let mut console = Console::new(epochs);
     if let Some(p) = session.resumed() {

@@ -270,6 +270,19 @@ impl Dataset {
         }
     }
 
+    /// Bytes of the mapped files' data (0 for a dataset in memory).
+    pub fn mapped_bytes(&self) -> u64 {
+        let x = match &self.x {
+            Features::Mapped(a) => a.bytes().len(),
+            Features::Owned(_) => 0,
+        };
+        let y = match &self.y {
+            Targets::MappedValues(a) | Targets::MappedLabels(a) => a.bytes().len(),
+            _ => 0,
+        };
+        (x + y) as u64
+    }
+
     /// The class label of row `r`; `None` for regression.
     pub fn label(&self, r: usize) -> Option<u32> {
         match &self.y {

@@ -42,6 +42,10 @@ pub enum ReadAhead {
     /// It will be read from start to end (`MADV_SEQUENTIAL`: read ahead aggressively, drop
     /// behind).
     Sequential,
+    /// It has been read, is not needed again this epoch, and the data does not fit in memory:
+    /// unmap it and drop it from the page cache (`MADV_DONTNEED`, `POSIX_FADV_DONTNEED`), so
+    /// the kernel reclaims it before the pages read ahead for the next blocks.
+    Drop,
     /// It has been read and is not needed again this epoch: its pages may go (`MADV_DONTNEED`
     /// on this read-only map; the bytes are read again from the file when touched).
     Done,
@@ -51,6 +55,8 @@ pub enum ReadAhead {
 #[derive(Debug)]
 pub struct NpyArray {
     path: PathBuf,
+    /// Kept open for `posix_fadvise` (hints on the page cache itself).
+    file: File,
     map: Mmap,
     offset: usize,
     dtype: Dtype,
@@ -193,6 +199,7 @@ impl NpyArray {
         let (offset, dtype, shape) = parse(path, &map)?;
         Ok(NpyArray {
             path: path.to_path_buf(),
+            file,
             map,
             offset,
             dtype,
@@ -230,13 +237,34 @@ impl NpyArray {
             ReadAhead::Sequential => self
                 .map
                 .advise_range(memmap2::Advice::Sequential, start, len),
-            // SAFETY: the map is read-only: MADV_DONTNEED only drops pages that the kernel reads
-            // back from the file when they are touched again, so no value seen through the map
-            // changes.
+            // SAFETY: the map is read-only: MADV_DONTNEED only drops this process's mapping of
+            // the pages (the kernel reads them back from the file, or finds them in the page
+            // cache, when they are touched again), so no value seen through the map changes.
+            // The page cache itself is left to the kernel: dropping it would cost a re-read
+            // whenever the data fits in memory after all.
             ReadAhead::Done => unsafe {
                 self.map
                     .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len)
             },
+            ReadAhead::Drop => {
+                self.advise(elements, ReadAhead::Done);
+                use std::os::fd::AsRawFd as _;
+                // SAFETY: a plain system call on a file descriptor this struct owns; it changes
+                // what the page cache keeps, never the file's bytes.
+                let rc = unsafe {
+                    libc::posix_fadvise(
+                        self.file.as_raw_fd(),
+                        start as libc::off_t,
+                        len as libc::off_t,
+                        libc::POSIX_FADV_DONTNEED,
+                    )
+                };
+                if rc == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::from_raw_os_error(rc))
+                }
+            }
         };
     }
 

@@ -208,7 +208,7 @@ fn produce(
                 };
                 let part = &rows[offset..(offset + chunks.rows).min(rows.len())];
                 if let Some(plan) = ahead.as_mut() {
-                    plan.reached(step * sampler.batch_size() + offset + part.len());
+                    plan.reading_from(step * sampler.batch_size() + offset);
                 }
                 chunk.gather(dataset, part);
                 if let Some(s) = standardizer {
@@ -235,6 +235,9 @@ struct ReadAheadPlan<'a> {
     /// The window being read, and the position in the epoch's order where it ends.
     window: usize,
     window_end: usize,
+    /// What to do with a window read: drop it from the page cache when the data is larger than
+    /// half the memory this process can count on, else only unmap it.
+    done: ReadAhead,
 }
 
 impl<'a> ReadAheadPlan<'a> {
@@ -249,12 +252,18 @@ impl<'a> ReadAheadPlan<'a> {
         if sampler.shuffle() != Shuffle::Blocks {
             return None;
         }
+        let fits = crate::memory::available_bytes().is_none_or(|m| dataset.mapped_bytes() < m / 2);
         let mut plan = ReadAheadPlan {
             dataset,
             sampler,
             epoch,
             window: 0,
             window_end: 0,
+            done: if fits {
+                ReadAhead::Done
+            } else {
+                ReadAhead::Drop
+            },
         };
         plan.window_end = plan.window_len(0);
         while plan.window_end <= from && plan.window_end < sampler.rows() {
@@ -300,10 +309,11 @@ impl<'a> ReadAheadPlan<'a> {
         }
     }
 
-    /// The producer has gathered the order up to position `upto`.
-    fn reached(&mut self, upto: usize) {
-        while upto > self.window_end && self.window + 1 < self.windows() {
-            self.advise(self.window, ReadAhead::Done);
+    /// The producer is about to gather the order from position `at` on: every window that ends
+    /// at or before `at` is done (a chunk that straddles two windows still needs the first).
+    fn reading_from(&mut self, at: usize) {
+        while at >= self.window_end && self.window + 1 < self.windows() {
+            self.advise(self.window, self.done);
             self.window += 1;
             self.window_end += self.window_len(self.window);
             self.advise(self.window + 1, ReadAhead::Soon);

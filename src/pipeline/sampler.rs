@@ -16,7 +16,7 @@ use crate::rng::{derive_seed, mix64};
 /// Bytes of one block of contiguous rows in the block order: large enough for sequential reads
 /// to reach the disk's bandwidth, small enough for a window of them to fit in a small share of
 /// memory.
-pub const BLOCK_BYTES: usize = 4 << 20;
+pub const BLOCK_BYTES: usize = 1 << 20;
 
 /// Blocks whose rows are shuffled together (and read ahead together).
 pub const WINDOW_BLOCKS: usize = 8;

@@ -91,7 +91,7 @@ pub enum Shuffle {
     /// A fresh permutation of the rows every epoch (PyTorch's `shuffle=True`).
     #[default]
     Rows,
-    /// A permutation of contiguous blocks of rows (a few MB each), rows shuffled within a
+    /// A permutation of contiguous blocks of rows (about 1 MiB each), rows shuffled within a
     /// window of blocks: storage is read in large sequential pieces (data larger than memory).
     Blocks,
     /// File order every epoch.
@@ -153,7 +153,7 @@ settings! {
         /// Row order per epoch: rows (a permutation of the rows), blocks (of contiguous rows, shuffled within a window: for data larger than memory) or none (file order; also --no-shuffle).
         #[arg(num_args = 0..=1, default_missing_value = "rows", value_name = "rows|blocks|none")]
         numbers shuffle: Shuffle = Shuffle::Rows;
-        /// Rows per block of --shuffle blocks [default: about 4 MB of rows].
+        /// Rows per block of --shuffle blocks [default: about 1 MiB of rows].
         #[arg(value_name = "N")]
         numbers block_rows: usize;
         /// Drop the last partial batch of each epoch.

@@ -2,6 +2,7 @@
 
 mod config;
 mod early_stop;
+mod memory;
 mod metrics;
 mod observer;
 mod progress;
@@ -9,6 +10,7 @@ mod trainer;
 
 pub use config::{RunFlags, RunSettings, TrainConfig, TrainFlags};
 pub use early_stop::{EarlyStopping, Verdict};
+pub use memory::MemoryPlan;
 pub use metrics::{EpochMetrics, EvalPoint, NoiseMetrics, PhaseTimes, RunInfo};
 pub use observer::{Both, Observer, Silent};
 pub use progress::{Progress, RunIdentity, Snapshot, TrainState};
