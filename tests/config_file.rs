@@ -57,6 +57,8 @@ fn every_key_of_config_toml_is_a_flag_and_every_result_affecting_flag_is_a_key()
             "2",
             "--clip-grad-norm",
             "5",
+            "--block-rows",
+            "64",
         ],
     );
     let keys = keys_of(&run.join("config.toml"));
