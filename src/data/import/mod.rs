@@ -26,26 +26,25 @@
 //!   created is removed again. An output directory that already holds a dataset is refused.
 //!
 //! # Where the parts live
-//! [`import_csv`] runs the steps in order: `stage` refuses an output that holds a dataset,
-//! `scan` is the first pass (with `layout` resolving the columns and `classes` collecting the
-//! class names), `write` is the second pass, and `stage` renames the files into place. `read`
-//! is the csv reader and cell parsing both passes share.
+//! [`import_csv`] runs the steps in order: `data::stage` refuses an output that holds a
+//! dataset, `scan` is the first pass (with `layout` resolving the columns and `classes`
+//! collecting the class names), `write` is the second pass, and `data::stage` renames the files
+//! into place. `read` is the csv reader and cell parsing both passes share.
 
 mod classes;
 mod layout;
 mod read;
 mod scan;
-mod stage;
 mod write;
 
 use std::path::Path;
 
 use crate::data::Task;
+use crate::data::stage::{Stage, check_out};
 use crate::error::{Error, Result};
 use classes::Classes;
 use layout::name_of;
 use scan::scan;
-use stage::{Stage, check_out};
 use write::{write_arrays, write_labels};
 
 /// How to read a CSV file and which columns are targets.
