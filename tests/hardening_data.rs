@@ -6,9 +6,26 @@
 mod common;
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use common::{refuse, write_f32};
+use common::{assert_refused, dptrain, dptrain_ok, make_regression_dir, refuse, write_f32};
+
+/// `dptrain train --data DATA --out OUT --epochs 1 --threads 1 EXTRA…`.
+fn train(data: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "train".into(),
+        "--data".into(),
+        data.into(),
+        "--out".into(),
+        out.into(),
+        "--epochs".into(),
+        "1".into(),
+        "--threads".into(),
+        "1".into(),
+    ];
+    args.extend(extra.iter().map(OsString::from));
+    args
+}
 
 /// `dptrain gen --out OUT EXTRA…`.
 fn gen_args(out: &Path, extra: &[&str]) -> Vec<OsString> {
@@ -168,4 +185,64 @@ fn the_test_npy_writer_writes_what_ndarray_npy_writes() {
         std::fs::read(&ours).unwrap(),
         std::fs::read(&theirs).unwrap()
     );
+}
+
+// ---- #30: checkpoints of the old format ----
+
+/// Rewrites the `format` field of a checkpoint's metadata, keeping everything else.
+fn set_checkpoint_format(path: &Path, format: u64) {
+    use safetensors::SafeTensors;
+    let bytes = std::fs::read(path).unwrap();
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = meta.metadata().clone().expect("checkpoint metadata");
+    let key = "dptrain.checkpoint";
+    let mut header: serde_json::Value = serde_json::from_str(&meta[key]).unwrap();
+    header["format"] = format.into();
+    meta.insert(key.to_string(), header.to_string());
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let out = safetensors::serialize(st.tensors(), Some(meta)).unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_checkpoint_of_the_old_format_is_refused_saying_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    make_regression_dir(&data, 40, 3);
+    let run = root.join("run");
+    dptrain_ok(root, train(&data, &run, &["--epochs", "2"]));
+    let ckpts: Vec<PathBuf> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!ckpts.is_empty());
+    for c in &ckpts {
+        set_checkpoint_format(c, 1);
+    }
+    let line = refuse(
+        root,
+        train(&data, &run, &["--epochs", "3", "--resume"]),
+        &["ckpt-", "format 1", "older dptrain", "--out"],
+    );
+    assert!(line.contains("format 2"), "{line}");
+}
+
+#[test]
+fn a_resumed_run_still_checks_its_data_fingerprint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    make_regression_dir(&data, 40, 3);
+    let run = root.join("run");
+    dptrain_ok(root, train(&data, &run, &["--epochs", "1"]));
+    // Same length, one value changed in the middle of the sampled first block.
+    let x = data.join("x.npy");
+    let mut bytes = std::fs::read(&x).unwrap();
+    let n = bytes.len();
+    bytes[n - 7] ^= 0x10;
+    std::fs::write(&x, bytes).unwrap();
+    let out = dptrain(root, train(&data, &run, &["--epochs", "2", "--resume"]));
+    let line = assert_refused(&out, &["x.npy", "changed content"]);
+    eprintln!("refused as expected: {line}");
 }
