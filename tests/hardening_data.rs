@@ -8,7 +8,10 @@ mod common;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use common::{assert_refused, dptrain, dptrain_ok, make_regression_dir, refuse, write_f32};
+use common::{
+    assert_refused, dptrain, dptrain_ok, make_classification_dir, make_regression_dir, refuse,
+    write_f32, write_i64, write_npy,
+};
 
 /// `dptrain train --data DATA --out OUT --epochs 1 --threads 1 EXTRA…`.
 fn train(data: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
@@ -32,6 +35,26 @@ fn gen_args(out: &Path, extra: &[&str]) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["gen".into(), "--out".into(), out.into()];
     args.extend(extra.iter().map(OsString::from));
     args
+}
+
+/// Writes a little-endian uint64 label file.
+fn write_u64(path: &Path, values: &[u64]) {
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_npy(path, "<u8", false, &[values.len()], &data);
+}
+
+/// Writes an `.npy` file of format 2.0 (4-byte header length) whose header is `dict`, padded
+/// as numpy pads it. Format 2.0 lets the header exceed 64 KiB, as a hostile file may.
+fn write_npy_v2(path: &Path, dict: &str) {
+    let mut dict = dict.to_string();
+    while !(12 + dict.len() + 1).is_multiple_of(64) {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
+    bytes.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(dict.as_bytes());
+    std::fs::write(path, bytes).unwrap();
 }
 
 // ---- #2: `gen` streams, or refuses up front; nothing is left behind ----
@@ -168,6 +191,196 @@ fn gen_into_a_directory_holding_a_dataset_file_leaves_it_as_it_was() {
         root,
         gen_args(&out, &["--rows", "10"]),
         &["--out", "labels.json", "already exists"],
+    );
+}
+
+// ---- #3: absurd class counts ----
+
+#[test]
+fn a_label_making_more_classes_than_rows_is_refused_naming_its_row_and_classes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    make_classification_dir(&data, 100, 3, 2);
+    for huge in [100_000i64, 1_000_000_000] {
+        let mut y: Vec<i64> = (0..100).map(|r| r % 2).collect();
+        y[57] = huge;
+        write_i64(&data.join("y.npy"), &y);
+        let line = refuse(
+            root,
+            train(&data, &root.join("run"), &[]),
+            &[
+                "y.npy",
+                "row 57",
+                &huge.to_string(),
+                "100 rows",
+                "--classes",
+            ],
+        );
+        assert!(line.contains(&(huge + 1).to_string()), "{line}");
+        // A sweep opens the data the same way.
+        refuse(
+            root,
+            [
+                "sweep",
+                "--data",
+                data.to_str().unwrap(),
+                "--out",
+                root.join("sw").to_str().unwrap(),
+            ],
+            &["y.npy", "row 57"],
+        );
+    }
+}
+
+#[test]
+fn as_many_classes_as_rows_still_train_and_a_small_test_split_still_evaluates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    // 10 classes in 20 rows trains…
+    let data = root.join("data");
+    make_classification_dir(&data, 20, 3, 10);
+    dptrain_ok(root, train(&data, &root.join("run"), &[]));
+    // …and a 3-row test split whose labels (7, 8, 9) exceed its row count evaluates against
+    // the 10-class model: the model, not the rows, bounds the labels there.
+    let test = root.join("test");
+    make_classification_dir(&test, 3, 3, 3);
+    write_i64(&test.join("y.npy"), &[7, 8, 9]);
+    let out = dptrain_ok(
+        root,
+        [
+            "eval",
+            "--model",
+            root.join("run").to_str().unwrap(),
+            "--data",
+            test.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("accuracy"), "{out}");
+}
+
+// ---- #14: a uint64 label is shown as it is ----
+
+#[test]
+fn a_uint64_label_beyond_i64_is_shown_truthfully() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    make_classification_dir(&data, 4, 2, 2);
+    write_u64(&data.join("y.npy"), &[0, 1, 1, u64::MAX]);
+    let line = refuse(
+        root,
+        train(&data, &root.join("run"), &[]),
+        &["y.npy", "row 3", "18446744073709551615"],
+    );
+    assert!(!line.contains("9223372036854775807"), "{line}");
+    let out = dptrain_ok(root, ["inspect", data.to_str().unwrap()]);
+    assert!(out.contains("18446744073709551615"), "{out}");
+    assert!(!out.contains("9223372036854775807"), "{out}");
+    let json = dptrain_ok(root, ["inspect", data.to_str().unwrap(), "--json"]);
+    assert!(json.contains("18446744073709551615"), "{json}");
+}
+
+// ---- #16: errors quote little of a file ----
+
+#[test]
+fn a_hostile_npy_header_gives_one_short_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    make_regression_dir(&data, 4, 2);
+    let deep = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': {}{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let long_descr = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': (4, 2), }}",
+        "f".repeat(100_000)
+    );
+    let many_dims = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
+        "1, ".repeat(30_000)
+    );
+    let unknown_key = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), '{}': 1}}",
+        "k".repeat(100_000)
+    );
+    for dict in [deep, long_descr, many_dims, unknown_key] {
+        write_npy_v2(&data.join("x.npy"), &dict);
+        for args in [
+            train(&data, &root.join("run"), &[]),
+            vec!["inspect".into(), data.clone().into()],
+        ] {
+            let line = refuse(root, args, &["x.npy"]);
+            assert!(line.len() < 400, "{} bytes: {line}", line.len());
+        }
+    }
+}
+
+// ---- #25: inspect ----
+
+#[test]
+fn inspect_shows_a_directory_holding_only_x_npy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    make_regression_dir(&data, 4, 2);
+    std::fs::remove_file(data.join("y.npy")).unwrap();
+    let out = dptrain_ok(root, ["inspect", data.to_str().unwrap()]);
+    assert!(out.contains("x.npy: shape [4, 2], dtype float32"), "{out}");
+    assert!(out.contains("no y.npy"), "{out}");
+    let json = dptrain_ok(root, ["inspect", data.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["y"].is_null(), "{json}");
+}
+
+#[test]
+fn inspect_warns_when_x_and_y_have_different_row_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    make_regression_dir(&data, 100, 2);
+    write_f32(&data.join("y.npy"), &[50], &[0.5; 50]);
+    let run = dptrain(root, ["inspect", data.to_str().unwrap()]);
+    assert!(run.status.success(), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("warning")
+            && stderr.contains("x.npy has 100 rows")
+            && stderr.contains("y.npy has 50"),
+        "{stderr}"
+    );
+    let json = dptrain_ok(root, ["inspect", data.to_str().unwrap(), "--json"]);
+    assert!(json.contains("y.npy has 50"), "{json}");
+}
+
+#[test]
+fn inspect_names_the_classes_from_labels_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    make_classification_dir(&data, 6, 2, 3);
+    std::fs::write(
+        data.join("labels.json"),
+        "[\"setosa\", \"versicolor\", \"virginica\"]\n",
+    )
+    .unwrap();
+    let out = dptrain_ok(root, ["inspect", data.to_str().unwrap()]);
+    for name in ["setosa", "versicolor", "virginica"] {
+        assert!(out.contains(name), "{out}");
+    }
+    let json = dptrain_ok(root, ["inspect", data.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["labels"][2], "virginica", "{json}");
+    // Names that do not fit the labels are shown, with a warning.
+    std::fs::write(data.join("labels.json"), "[\"a\", \"b\"]\n").unwrap();
+    let run = dptrain(root, ["inspect", data.to_str().unwrap()]);
+    assert!(run.status.success(), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("labels.json") && stderr.contains("2 class names"),
+        "{stderr}"
     );
 }
 

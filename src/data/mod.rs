@@ -7,6 +7,7 @@ mod fingerprint;
 mod import;
 pub mod npy;
 mod npy_writer;
+mod quote;
 mod settings;
 mod split;
 mod stage;
@@ -14,7 +15,7 @@ mod standardize;
 mod stats;
 mod synthetic;
 
-pub use dataset::{Dataset, TargetKind};
+pub use dataset::{Dataset, LabelBound, MAX_LABEL, TargetKind};
 pub use features::FeatureMatrix;
 pub use fingerprint::FileFingerprint;
 pub use import::{CsvImport, ImportSummary, import_csv, read_labels};
