@@ -9,8 +9,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use common::{
-    assert_refused, dptrain, dptrain_ok, make_classification_dir, make_regression_dir, refuse,
-    write_f32, write_i64, write_npy,
+    assert_refused, dptrain, dptrain_ok, make_classification_dir, make_regression_dir, read_labels,
+    refuse, write_f32, write_i64, write_npy,
 };
 
 /// `dptrain train --data DATA --out OUT --epochs 1 --threads 1 EXTRA…`.
@@ -30,11 +30,32 @@ fn train(data: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
     args
 }
 
+/// `dptrain import csv FILE --out OUT EXTRA…`.
+fn import(file: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "import".into(),
+        "csv".into(),
+        file.into(),
+        "--out".into(),
+        out.into(),
+    ];
+    args.extend(extra.iter().map(OsString::from));
+    args
+}
+
 /// `dptrain gen --out OUT EXTRA…`.
 fn gen_args(out: &Path, extra: &[&str]) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["gen".into(), "--out".into(), out.into()];
     args.extend(extra.iter().map(OsString::from));
     args
+}
+
+/// A temporary directory holding `d.csv` with `text`.
+fn csv(text: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("d.csv");
+    std::fs::write(&file, text).unwrap();
+    (tmp, file)
 }
 
 /// Writes a little-endian uint64 label file.
@@ -259,6 +280,39 @@ fn as_many_classes_as_rows_still_train_and_a_small_test_split_still_evaluates() 
     assert!(out.contains("accuracy"), "{out}");
 }
 
+// ---- #8: CRLF line numbers ----
+
+#[test]
+fn line_numbers_are_right_in_a_file_with_crlf_line_ends() {
+    let (tmp, file) = csv(b"a,b,y\r\n1,2,3\r\n4,x,5\r\n");
+    let out = tmp.path().join("data");
+    refuse(
+        tmp.path(),
+        import(&file, &out, &["--target", "y"]),
+        &["d.csv", "line 3", "column \"b\"", "not a number"],
+    );
+    let (tmp, file) = csv(b"a,b,y\r\n1,2,3\r\n4,5\r\n");
+    refuse(
+        tmp.path(),
+        import(&file, &out, &["--target", "y"]),
+        &["d.csv", "line 3", "2 fields"],
+    );
+    // A quoted class name spanning two lines, then a blank line: the bad cell is on line 5.
+    let (tmp, file) = csv(b"n,a,b\r\n\"two\r\nlines\",1,2\r\n\r\nz,bad,3\r\n");
+    refuse(
+        tmp.path(),
+        import(&file, &out, &["--target", "n"]),
+        &["d.csv", "line 5", "column \"a\""],
+    );
+    // The first line of a file with a byte-order mark is line 1.
+    let (tmp, file) = csv(b"\xEF\xBB\xBFa,y\r\nq,1\r\n");
+    refuse(
+        tmp.path(),
+        import(&file, &out, &["--target", "y"]),
+        &["d.csv", "line 2", "column \"a\""],
+    );
+}
+
 // ---- #14: a uint64 label is shown as it is ----
 
 #[test]
@@ -316,6 +370,37 @@ fn a_hostile_npy_header_gives_one_short_line() {
             assert!(line.len() < 400, "{} bytes: {line}", line.len());
         }
     }
+}
+
+#[test]
+fn a_huge_csv_cell_is_quoted_short() {
+    let mut text = b"a,y\n1,2\n".to_vec();
+    text.extend(std::iter::repeat_n(b'z', 100_000));
+    text.extend_from_slice(b",3\n");
+    let (tmp, file) = csv(&text);
+    let line = refuse(
+        tmp.path(),
+        import(&file, &tmp.path().join("data"), &["--target", "y"]),
+        &["d.csv", "line 3", "column \"a\"", "not a number"],
+    );
+    assert!(line.len() < 400, "{} bytes: {line}", line.len());
+}
+
+// ---- #19: --delimiter ----
+
+#[test]
+fn a_non_ascii_delimiter_is_called_one_character_but_not_one_byte() {
+    let (tmp, file) = csv(b"a\xC2\xA7y\n1\xC2\xA72\n");
+    let line = refuse(
+        tmp.path(),
+        import(
+            &file,
+            &tmp.path().join("data"),
+            &["--target", "y", "--delimiter", "§"],
+        ),
+        &["--delimiter", "§", "one character", "2 bytes", "ASCII"],
+    );
+    assert!(!line.contains("not one character"), "{line}");
 }
 
 // ---- #25: inspect ----
@@ -382,6 +467,45 @@ fn inspect_names_the_classes_from_labels_json() {
         stderr.contains("labels.json") && stderr.contains("2 class names"),
         "{stderr}"
     );
+}
+
+// ---- #26: --target names holding a comma ----
+
+#[test]
+fn a_target_name_holding_a_comma_is_given_in_double_quotes() {
+    let (tmp, file) = csv(b"x1,\"label, with comma\"\n1,a\n2,b\n3,a\n");
+    let out = tmp.path().join("data");
+    dptrain_ok(
+        tmp.path(),
+        import(&file, &out, &["--target", "\"label, with comma\""]),
+    );
+    assert_eq!(read_labels(&out), ["a", "b"]);
+    // Unquoted, the value is two names; the refusal says how to quote.
+    let (tmp, file) = csv(b"x1,\"label, with comma\"\n1,a\n2,b\n3,a\n");
+    refuse(
+        tmp.path(),
+        import(
+            &file,
+            &tmp.path().join("data"),
+            &["--target", "label, with comma"],
+        ),
+        &["--target", "\"label\"", "double quotes"],
+    );
+}
+
+#[test]
+fn several_targets_are_still_comma_separated_or_repeated() {
+    let text = b"y1,x,y2\n1,2,3\n4,5,6\n";
+    for extra in [
+        &["--target", "y1,y2"][..],
+        &["--target", "y1", "--target", "y2"],
+    ] {
+        let (tmp, file) = csv(text);
+        let out = tmp.path().join("data");
+        dptrain_ok(tmp.path(), import(&file, &out, extra));
+        let d = dptrain::data::Dataset::open(&out).unwrap();
+        assert_eq!(d.y_values().unwrap(), &[1.0, 3.0, 4.0, 6.0]);
+    }
 }
 
 // ---- #29: one .npy header writer ----

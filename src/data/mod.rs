@@ -18,7 +18,7 @@ mod synthetic;
 pub use dataset::{Dataset, LabelBound, MAX_LABEL, TargetKind};
 pub use features::FeatureMatrix;
 pub use fingerprint::FileFingerprint;
-pub use import::{CsvImport, ImportSummary, import_csv, read_labels};
+pub use import::{CsvImport, ImportSummary, import_csv, read_labels, split_targets};
 pub use settings::{DataFlags, DataSettings};
 pub use split::Split;
 pub use standardize::Standardizer;

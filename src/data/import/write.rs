@@ -8,7 +8,7 @@ use std::path::Path;
 use super::CsvImport;
 use super::classes::Classes;
 use super::layout::{Layout, check_width};
-use super::read::{line_of, next_record, open_reader, parse_number};
+use super::read::{next_record, open_reader, parse_number, record_at};
 use crate::data::npy_writer::NpyStream;
 use crate::error::{Error, Result};
 
@@ -48,7 +48,7 @@ pub(super) fn write_arrays(
             return Err(changed());
         }
         check_width(file, layout, &rec)?;
-        let line = line_of(&rec);
+        let line = record_at(&rec);
         for &c in &layout.features {
             x.push(parse_number(file, layout, line, c, &rec[c])?)?;
         }
