@@ -20,6 +20,7 @@ pub mod model;
 pub mod optim;
 pub mod parallel;
 pub mod pipeline;
+pub mod resources;
 pub mod rng;
 pub mod run;
 pub mod setting;

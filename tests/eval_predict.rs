@@ -141,7 +141,9 @@ fn a_csv_with_string_labels_goes_through_import_train_eval_and_predict() {
 fn read_i64_npy(path: &Path) -> Vec<i64> {
     let a = dptrain::data::npy::NpyArray::open(path).unwrap();
     assert_eq!(a.shape().len(), 1);
-    (0..a.shape()[0]).map(|i| a.int_at(i)).collect()
+    (0..a.shape()[0])
+        .map(|i| i64::try_from(a.int_at(i)).expect("an int64 id"))
+        .collect()
 }
 
 #[test]

@@ -6,6 +6,14 @@
 //! checksum over the tensor bytes catches a file damaged after it was written. What the state
 //! holds is the caller's ([`CheckpointState`]): this module knows how to write and read, not
 //! what a training run is.
+//!
+//! # Format versions
+//! - 2 (this one): the checksum is XXH3-64 over each vector's length (8 bytes, little-endian)
+//!   and then its float32 bytes (little-endian), in the order `params`, first moment, second
+//!   moment, best parameters.
+//! - 1: the same file with a hand-rolled checksum (a SplitMix64 chain). It is refused with a
+//!   message saying so, not read: this dptrain no longer computes that checksum, and a
+//!   checkpoint it cannot verify must not resume a run.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,10 +24,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::rng::mix64;
 
 const META_KEY: &str = "dptrain.checkpoint";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What a checkpoint's JSON state must tell about its tensors.
 pub trait CheckpointState: Serialize + DeserializeOwned {
@@ -65,17 +72,20 @@ pub struct Checkpoint<S> {
     pub best_params: Option<Vec<f32>>,
 }
 
+/// XXH3-64 over each part's length and its float32 bytes (see the module doc). The bytes are
+/// the values' own little-endian encodings, as the file stores them, on any machine.
 fn checksum(parts: &[&[f32]]) -> u64 {
-    let mut h = 0x6a09_e667_f3bc_c908u64;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = Vec::with_capacity(4096);
     for part in parts {
-        h = mix64(h ^ part.len() as u64);
-        for chunk in part.chunks(2) {
-            let a = chunk[0].to_bits() as u64;
-            let b = chunk.get(1).map_or(0, |v| v.to_bits() as u64);
-            h = mix64(h ^ (a << 32 | b));
+        h.update(&(part.len() as u64).to_le_bytes());
+        for chunk in part.chunks(1024) {
+            buf.clear();
+            buf.extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
+            h.update(&buf);
         }
     }
-    h
+    h.digest()
 }
 
 /// Serialises `state` and `tensors` into checkpoint bytes.
@@ -91,7 +101,8 @@ pub fn to_bytes<S: Serialize>(state: &S, tensors: &Tensors<'_>) -> Vec<u8> {
             best,
         ]),
     };
-    // The tensor names are the file format's (version 1): `momentum` holds the first moment.
+    // The tensor names are the file format's (since version 1): `momentum` holds the first
+    // moment.
     let named: Vec<(&str, &[f32])> = [
         ("params", tensors.params),
         ("momentum", tensors.first_moment),
@@ -135,11 +146,21 @@ impl<S: CheckpointState> Checkpoint<S> {
             .ok_or_else(|| bad("not a dptrain checkpoint (no checkpoint metadata)".into()))?;
         let format: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| bad(format!("damaged checkpoint metadata: {e}")))?;
-        if format.get("format").and_then(|f| f.as_u64()) != Some(FORMAT as u64) {
-            return Err(bad(format!(
-                "checkpoint format {} is not supported (this dptrain reads format {FORMAT})",
-                format.get("format").map_or("?".into(), |f| f.to_string())
-            )));
+        match format.get("format").and_then(|f| f.as_u64()) {
+            Some(f) if f == FORMAT as u64 => {}
+            Some(1) => {
+                return Err(bad(format!(
+                    "checkpoint format 1 was written by an older dptrain, whose checksum this \
+                     one no longer computes (it reads format {FORMAT}); finish the run with the \
+                     dptrain that wrote it, or train again with a new --out"
+                )));
+            }
+            _ => {
+                return Err(bad(format!(
+                    "checkpoint format {} is not supported (this dptrain reads format {FORMAT})",
+                    format.get("format").map_or("?".into(), |f| f.to_string())
+                )));
+            }
         }
         let header: Header<S> = serde_json::from_str(json)
             .map_err(|e| bad(format!("damaged checkpoint metadata: {e}")))?;
@@ -261,6 +282,46 @@ mod tests {
                 Checkpoint::<State>::from_bytes(Path::new("c"), &to_bytes(&state, &t)).unwrap();
             assert_eq!(back.state.epoch_loss_sum.to_bits(), v.to_bits(), "{v:e}");
         }
+    }
+
+    #[test]
+    fn the_checksum_is_xxh3_of_each_vectors_length_and_bytes() {
+        let (a, b) = ([1.0f32, -2.5, 3.25], [0.5f32]);
+        let mut bytes = Vec::new();
+        for part in [&a[..], &b[..], &[]] {
+            bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            bytes.extend(part.iter().flat_map(|v| v.to_le_bytes()));
+        }
+        assert_eq!(checksum(&[&a, &b, &[]]), xxhash_rust::xxh3::xxh3_64(&bytes));
+        // Longer than one internal chunk of 1024 values.
+        let long: Vec<f32> = (0..5000).map(|i| i as f32 * 0.25).collect();
+        let mut bytes = (long.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(long.iter().flat_map(|v| v.to_le_bytes()));
+        assert_eq!(checksum(&[&long]), xxhash_rust::xxh3::xxh3_64(&bytes));
+    }
+
+    #[test]
+    fn a_format_1_checkpoint_is_refused_saying_what_to_do() {
+        let t = Tensors {
+            params: &[1.0, 2.0, 3.0, 4.0],
+            first_moment: &[],
+            second_moment: &[],
+            best_params: None,
+        };
+        let bytes = to_bytes(&sample(), &t);
+        let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+        let mut meta = meta.metadata().clone().unwrap();
+        let json = meta[META_KEY].replace("\"format\":2", "\"format\":1");
+        assert!(json.contains("\"format\":1"), "{json}");
+        meta.insert(META_KEY.to_string(), json);
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let old = serialize(st.tensors(), Some(meta)).unwrap();
+        let err = Checkpoint::<State>::from_bytes(Path::new("c"), &old).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("format 1") && msg.contains("older dptrain") && msg.contains("--out"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -115,18 +115,41 @@ impl CheckpointStore {
             return Ok(None);
         }
         let mut skipped = Vec::new();
+        let mut reasons = Vec::new();
         for (_, path) in files {
             let read = std::fs::read(&path)
                 .map_err(|e| Error::data(&path, format!("cannot read: {e}")))
                 .and_then(|b| Checkpoint::from_bytes(&path, &b));
             match read {
                 Ok(c) => return Ok(Some((c, skipped))),
-                Err(e) => skipped.push(e.to_string()),
+                Err(e) => {
+                    skipped.push(e.to_string());
+                    let reason = match e {
+                        Error::Data { message, .. } => message,
+                        other => other.to_string(),
+                    };
+                    reasons.push((path, reason));
+                }
             }
         }
-        Err(Error::data(
-            &self.dir,
-            format!("no readable checkpoint: {}", skipped.join("; ")),
-        ))
+        // Every file refused for one reason (an old format, say): that reason once.
+        let message = match reasons.as_slice() {
+            [(first, reason), .., (last, _)] if reasons.iter().all(|(_, r)| r == reason) => {
+                let name = |p: &Path| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                };
+                format!(
+                    "no readable checkpoint: the {} files ({} … {}) all fail the same way: {reason}",
+                    reasons.len(),
+                    name(first),
+                    name(last)
+                )
+            }
+            _ => format!("no readable checkpoint: {}", skipped.join("; ")),
+        };
+        Err(Error::data(&self.dir, message))
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use dptrain::Result;
-use dptrain::data::{Dataset, TargetKind};
+use dptrain::data::{Dataset, LabelBound, TargetKind};
 use dptrain::eval::{Model, evaluate_model};
 use dptrain::loss::Loss;
 use dptrain::parallel::ThreadFlags;
@@ -28,7 +28,8 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> Result<()> {
     let threads = a.threads.count()?;
-    let data = Dataset::open(&a.data)?;
+    // The model's classes bound the labels: a small test split may hold labels above its rows.
+    let data = Dataset::open_with(&a.data, LabelBound::Model)?;
     // Only a weights file without dptrain's metadata needs this guess.
     let default_loss = match data.kind() {
         TargetKind::Classification { .. } => Loss::CrossEntropy,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use dptrain::data::{CsvImport, Task, import_csv, read_labels};
+use dptrain::data::{CsvImport, Task, import_csv, read_labels, split_targets};
 use dptrain::{Error, Result};
 
 /// Flags of `dptrain import`.
@@ -29,13 +29,9 @@ enum Format {
 pub struct CsvArgs {
     /// The CSV file.
     file: PathBuf,
-    /// Target column(s): header names or 0-based indices, comma-separated.
-    #[arg(
-        long,
-        value_name = "COL[,COL…]",
-        value_delimiter = ',',
-        required = true
-    )]
+    /// Target column(s): header names or 0-based indices, comma-separated or the flag repeated;
+    /// a name holding a comma goes in double quotes, as in the file: --target '"a, b"'.
+    #[arg(long, value_name = "COL[,COL…]", required = true)]
     target: Vec<String>,
     /// Directory to write x.npy, y.npy (and labels.json) into; created if missing.
     #[arg(long, value_name = "DIR")]
@@ -67,6 +63,16 @@ pub fn run(a: ImportArgs) -> Result<()> {
     let delimiter = match a.delimiter.as_str() {
         "tab" | "\\t" | "\t" => b'\t',
         d if d.len() == 1 => d.as_bytes()[0],
+        d if d.chars().count() == 1 => {
+            return Err(Error::config(
+                "--delimiter",
+                format!(
+                    "{d:?} is one character but {} bytes in UTF-8, and the CSV reader splits \
+                     fields on one byte; use an ASCII character such as ',' ';' '|' or tab",
+                    d.len()
+                ),
+            ));
+        }
         d => {
             return Err(Error::config(
                 "--delimiter",
@@ -74,8 +80,12 @@ pub fn run(a: ImportArgs) -> Result<()> {
             ));
         }
     };
+    let mut targets = Vec::new();
+    for value in &a.target {
+        targets.extend(split_targets(value)?);
+    }
     let spec = CsvImport {
-        targets: a.target,
+        targets,
         task: a.task.map(|t| match t {
             TaskArg::Regression => Task::Regression,
             TaskArg::Classification => Task::Classification,

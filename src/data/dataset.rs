@@ -30,6 +30,25 @@ impl TargetKind {
     }
 }
 
+/// What bounds the class labels of a dataset, by what it is opened for.
+///
+/// A label is a class id, so a label `L` asks for a model of at least `L + 1` classes. When the
+/// labels decide the class count (training), a label beyond the row count is a mistake, never
+/// a model: class ids must be renumbered to `0..K-1` first. When a model already exists
+/// (evaluation), the model's class count bounds the labels, and a small test split may well
+/// hold labels above its row count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelBound {
+    /// Training: the largest label + 1 is the class count, at most the number of rows.
+    Rows,
+    /// Evaluation against a model: any label up to [`MAX_LABEL`] opens; the evaluation
+    /// compares the labels with the model's classes.
+    Model,
+}
+
+/// The largest class label accepted in `y.npy` (it must fit in `u32` with room to spare).
+pub const MAX_LABEL: i128 = (u32::MAX / 2) as i128;
+
 #[derive(Debug)]
 enum Features {
     Mapped(NpyArray),
@@ -59,16 +78,27 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Opens `dir/x.npy` and `dir/y.npy` and validates them.
+    /// Opens `dir/x.npy` and `dir/y.npy` to train on, and validates them: as
+    /// [`Dataset::open_with`] with [`LabelBound::Rows`].
+    ///
+    /// # Errors
+    /// As [`Dataset::open_with`].
+    pub fn open(dir: &Path) -> Result<Self> {
+        Dataset::open_with(dir, LabelBound::Rows)
+    }
+
+    /// Opens `dir/x.npy` and `dir/y.npy` and validates them, class labels against `bound`.
     ///
     /// Validation reads every value once (from the page cache, never into the heap): NaN and Inf
-    /// are rejected with their row and column, labels must be non-negative and fit in `u32`.
+    /// are rejected with their row and column, labels must be non-negative, at most
+    /// [`MAX_LABEL`], and with [`LabelBound::Rows`] make no more classes than there are rows.
     ///
     /// # Errors
     /// [`Error::Data`] naming the file and the problem: see [`NpyArray::open`], plus row counts
-    /// that differ, zero rows, non-finite values, negative labels and a `y` of a shape that is
-    /// neither `(rows,)` nor `(rows, outputs)`.
-    pub fn open(dir: &Path) -> Result<Self> {
+    /// that differ, zero rows, non-finite values, negative or too large labels (naming the row
+    /// and the value as the file holds it), and a `y` of a shape that is neither `(rows,)` nor
+    /// `(rows, outputs)`.
+    pub fn open_with(dir: &Path, bound: LabelBound) -> Result<Self> {
         check_dir(dir)?;
         let xp = dir.join("x.npy");
         let yp = dir.join("y.npy");
@@ -133,7 +163,8 @@ impl Dataset {
                         ),
                     ));
                 }
-                let mut max = 0i64;
+                // The largest label and the first row holding it.
+                let (mut max, mut max_row) = (0i128, 0usize);
                 for r in 0..rows {
                     let l = y.int_at(r);
                     if l < 0 {
@@ -142,19 +173,35 @@ impl Dataset {
                             format!("row {r}: class label {l} is negative; labels must be 0..K-1"),
                         ));
                     }
-                    if l > u32::MAX as i64 / 2 {
+                    if l > MAX_LABEL {
                         return Err(Error::data(
                             &yp,
-                            format!("row {r}: class label {l} is too large"),
+                            format!(
+                                "row {r}: class label {l} is too large (labels are class ids \
+                                 0..K-1, at most {MAX_LABEL})"
+                            ),
                         ));
                     }
-                    max = max.max(l);
+                    if l > max {
+                        (max, max_row) = (l, r);
+                    }
                 }
                 let classes = max as usize + 1;
                 if classes < 2 {
                     return Err(Error::data(
                         &yp,
                         "all labels are 0: classification needs at least two classes",
+                    ));
+                }
+                if bound == LabelBound::Rows && classes > rows {
+                    return Err(Error::data(
+                        &yp,
+                        format!(
+                            "row {max_row}: class label {max} would make {classes} classes for \
+                             {rows} rows, more classes than rows (with or without --classes); \
+                             labels are class ids 0..K-1: renumber them, e.g. with \
+                             np.unique(y, return_inverse=True)[1]"
+                        ),
                     ));
                 }
                 (
@@ -332,4 +379,44 @@ fn check_finite(path: &Path, values: &[f32], cols: usize) -> Result<()> {
             values[i]
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::npy_writer::NpyStream;
+
+    fn write_dataset(dir: &Path, labels: &[i64]) {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut x = NpyStream::<f32>::create(&dir.join("x.npy"), &[labels.len(), 1], 64).unwrap();
+        x.push_slice(&vec![0.5; labels.len()]).unwrap();
+        x.finish().unwrap();
+        let mut y = NpyStream::<i64>::create(&dir.join("y.npy"), &[labels.len()], 64).unwrap();
+        y.push_slice(labels).unwrap();
+        y.finish().unwrap();
+    }
+
+    #[test]
+    fn labels_make_at_most_one_class_per_row_to_train_on_but_any_number_to_evaluate() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_dataset(tmp.path(), &[0, 1, 2]);
+        let d = Dataset::open(tmp.path()).unwrap();
+        assert_eq!(d.kind(), TargetKind::Classification { classes: 3 });
+
+        write_dataset(tmp.path(), &[0, 7, 1, 7]);
+        let e = Dataset::open(tmp.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("row 1: class label 7 would make 8 classes for 4 rows"),
+            "{e}"
+        );
+        let d = Dataset::open_with(tmp.path(), LabelBound::Model).unwrap();
+        assert_eq!(d.kind(), TargetKind::Classification { classes: 8 });
+        assert_eq!(d.label(3), Some(7));
+
+        write_dataset(tmp.path(), &[0, MAX_LABEL as i64 + 1]);
+        let e = Dataset::open_with(tmp.path(), LabelBound::Model)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("row 1") && e.contains("too large"), "{e}");
+    }
 }

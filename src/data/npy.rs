@@ -7,8 +7,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
-use ndarray_npy::npy::header::{Header, ReadHeaderError};
+use ndarray_npy::npy::header::{Header, ParseHeaderError, ReadHeaderError};
 
+use crate::data::quote::{QUOTE_CHARS, one_line, quoted, shape_text};
 use crate::error::{Error, Result};
 
 /// Element types we accept in dataset files.
@@ -69,7 +70,8 @@ fn parse_descr(descr: &str) -> std::result::Result<Dtype, String> {
     let (order, kind) = descr.split_at(1.min(descr.len()));
     if order == ">" {
         return Err(format!(
-            "data is big-endian ({descr}); convert with `a.astype(a.dtype.newbyteorder('<'))`"
+            "data is big-endian ({}); convert with `a.astype(a.dtype.newbyteorder('<'))`",
+            quoted(descr)
         ));
     }
     match kind {
@@ -87,7 +89,8 @@ fn parse_descr(descr: &str) -> std::result::Result<Dtype, String> {
         }
         "b1" => Err("dtype is bool; save labels as integers with `a.astype(np.int64)`".into()),
         _ => Err(format!(
-            "unsupported dtype {descr:?}; features must be float32 and labels integers"
+            "unsupported dtype {}; features must be float32 and labels integers",
+            quoted(descr)
         )),
     }
 }
@@ -103,7 +106,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(usize, Dtype, Vec<usize>)> {
         ReadHeaderError::Io(_) => Error::data(path, "not an .npy file (too short for a header)"),
         ReadHeaderError::Parse(p) => Error::data(
             path,
-            format!("not a valid .npy file ({p}); write it with np.save"),
+            format!(
+                "not a valid .npy file ({}); write it with np.save",
+                header_problem(&p)
+            ),
         ),
     })?;
     let offset = bytes.len() - cursor.len();
@@ -112,7 +118,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(usize, Dtype, Vec<usize>)> {
         other => {
             return Err(Error::data(
                 path,
-                format!("structured dtype {other} is not supported; use a plain float32 array"),
+                format!(
+                    "structured dtype {} is not supported; use a plain float32 array",
+                    one_line(&other.to_string(), QUOTE_CHARS)
+                ),
             ));
         }
     };
@@ -128,9 +137,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(usize, Dtype, Vec<usize>)> {
         return Err(Error::data(
             path,
             format!(
-                "array has {} dimensions (shape {:?}); expected 1 (rows) or 2 (rows × columns)",
+                "array has {} dimensions (shape {}); expected 1 (rows) or 2 (rows × columns)",
                 header.shape.len(),
-                header.shape
+                shape_text(&header.shape)
             ),
         ));
     }
@@ -168,6 +177,43 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(usize, Dtype, Vec<usize>)> {
         ));
     }
     Ok((offset, dtype, header.shape))
+}
+
+/// What is wrong with a header, in one short line. The parser's own report may quote the whole
+/// header over several lines (pest's syntax errors do, and a hostile header is 4 GiB at most):
+/// we keep where and why, and cut what it quotes.
+fn header_problem(e: &ParseHeaderError) -> String {
+    match e {
+        ParseHeaderError::DictParse(py_literal::ParseError::Syntax(report)) => {
+            let at = report
+                .split_whitespace()
+                .skip_while(|w| *w != "-->")
+                .nth(1)
+                .map(|pos| format!(" at {}", one_line(pos, 24)))
+                .unwrap_or_default();
+            let why = report
+                .lines()
+                .rev()
+                .find_map(|l| l.trim().strip_prefix("= "))
+                .map(|w| format!(": {}", one_line(w, 80)))
+                .unwrap_or_default();
+            format!("syntax error in the header dict{at}{why}")
+        }
+        ParseHeaderError::UnknownKey(key) => format!(
+            "unknown key {} in the header dict",
+            one_line(&key.to_string(), QUOTE_CHARS)
+        ),
+        ParseHeaderError::IllegalValue { key, value } => format!(
+            "illegal value for {}: {}",
+            quoted(key),
+            one_line(&value.to_string(), QUOTE_CHARS)
+        ),
+        ParseHeaderError::MetaNotDict(value) => format!(
+            "the header is not a dict: {}",
+            one_line(&value.to_string(), QUOTE_CHARS)
+        ),
+        other => one_line(&other.to_string(), 160),
+    }
 }
 
 impl NpyArray {
@@ -283,24 +329,26 @@ impl NpyArray {
         bytemuck::cast_slice(self.bytes())
     }
 
-    /// Reads integer element `i` as `i64`, for arrays of dtype [`Dtype::Int`].
+    /// Reads integer element `i`, for arrays of dtype [`Dtype::Int`]. Every value of every
+    /// integer dtype, `u64` included, is exact in `i128`, so a message shows the value the file
+    /// holds.
     ///
-    /// Unsigned 64-bit values above `i64::MAX` saturate, which is enough to reject them as labels.
-    pub fn int_at(&self, i: usize) -> i64 {
+    /// # Panics
+    /// If the dtype is not an integer (a programming error: check [`NpyArray::dtype`] first).
+    pub fn int_at(&self, i: usize) -> i128 {
         let Dtype::Int { bytes, signed } = self.dtype else {
             panic!("int_at on a float array");
         };
         let b = &self.bytes()[i * bytes..(i + 1) * bytes];
         match (bytes, signed) {
-            (1, true) => b[0] as i8 as i64,
-            (1, false) => b[0] as i64,
-            (2, true) => i16::from_le_bytes([b[0], b[1]]) as i64,
-            (2, false) => u16::from_le_bytes([b[0], b[1]]) as i64,
-            (4, true) => i32::from_le_bytes(b.try_into().expect("4 bytes")) as i64,
-            (4, false) => u32::from_le_bytes(b.try_into().expect("4 bytes")) as i64,
-            (8, true) => i64::from_le_bytes(b.try_into().expect("8 bytes")),
-            _ => i64::try_from(u64::from_le_bytes(b.try_into().expect("8 bytes")))
-                .unwrap_or(i64::MAX),
+            (1, true) => b[0] as i8 as i128,
+            (1, false) => b[0] as i128,
+            (2, true) => i16::from_le_bytes([b[0], b[1]]) as i128,
+            (2, false) => u16::from_le_bytes([b[0], b[1]]) as i128,
+            (4, true) => i32::from_le_bytes(b.try_into().expect("4 bytes")) as i128,
+            (4, false) => u32::from_le_bytes(b.try_into().expect("4 bytes")) as i128,
+            (8, true) => i64::from_le_bytes(b.try_into().expect("8 bytes")) as i128,
+            _ => u64::from_le_bytes(b.try_into().expect("8 bytes")) as i128,
         }
     }
 }
@@ -308,6 +356,61 @@ impl NpyArray {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An `.npy` file of format 2.0 (a 4-byte header length, so the header may pass 64 KiB).
+    fn v2(dict: &str) -> Vec<u8> {
+        let mut dict = dict.to_string();
+        while !(12 + dict.len() + 1).is_multiple_of(64) {
+            dict.push(' ');
+        }
+        dict.push('\n');
+        let mut v = b"\x93NUMPY\x02\x00".to_vec();
+        v.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+        v.extend_from_slice(dict.as_bytes());
+        v
+    }
+
+    #[test]
+    fn a_hostile_header_is_reported_in_one_short_line() {
+        let head = "{'descr': '<f4', 'fortran_order': False, 'shape': ";
+        for dict in [
+            format!("{head}{}{}}}", "[".repeat(50_000), "]".repeat(50_000)),
+            format!("{head}(2,), '{}': 1}}", "k".repeat(70_000)),
+            format!("{head}{}}}", "(".repeat(70_000)),
+            format!(
+                "{{'descr': '{}', 'fortran_order': False, 'shape': (2,)}}",
+                "<".repeat(70_000)
+            ),
+            format!("{head}({})}}", "1, ".repeat(20_000)),
+            format!("{head}'{}'}}", "s".repeat(70_000)),
+        ] {
+            let e = parse(Path::new("x.npy"), &v2(&dict))
+                .unwrap_err()
+                .to_string();
+            assert!(e.len() < 300 && !e.contains('\n'), "{} bytes: {e}", e.len());
+        }
+    }
+
+    #[test]
+    fn every_integer_dtype_reads_exactly_uint64_included() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("y.npy");
+        let header = ndarray_npy::npy::header::Header {
+            type_descriptor: py_literal::Value::String("<u8".into()),
+            layout: ndarray_npy::npy::header::Layout::Standard,
+            shape: vec![3],
+        };
+        let mut bytes = header.to_bytes().unwrap();
+        for v in [0u64, 1 << 63, u64::MAX] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        std::fs::write(&p, bytes).unwrap();
+        let a = NpyArray::open(&p).unwrap();
+        assert_eq!(
+            (0..3).map(|i| a.int_at(i)).collect::<Vec<_>>(),
+            [0, 1i128 << 63, u64::MAX as i128]
+        );
+    }
 
     #[test]
     fn descriptors_map_to_dtypes_or_explanations() {

@@ -1,12 +1,15 @@
 //! `dptrain inspect`: shapes, dtypes and per-column statistics of a dataset directory.
 //!
-//! Unlike [`crate::data::Dataset::open`], this does not reject NaN or Inf: it counts them, so a
-//! user can see what is wrong with a file that training refuses.
+//! Unlike [`crate::data::Dataset::open`], this does not reject NaN or Inf, nor row counts that
+//! differ, nor a missing `y.npy`: it shows them, so a user can see what is wrong with a
+//! directory that training refuses. What training would refuse is also said as a warning.
 
 use std::fmt;
 use std::path::Path;
 
 use crate::data::npy::{Dtype, NpyArray};
+use crate::data::quote::list_text;
+use crate::data::read_labels;
 use crate::error::Result;
 
 /// Statistics of one column.
@@ -35,17 +38,22 @@ pub struct ArrayStats {
     pub dtype: String,
     /// Per-column statistics for float arrays.
     pub columns: Vec<ColumnStats>,
-    /// `(label, count)` for integer arrays.
-    pub class_counts: Vec<(i64, usize)>,
+    /// `(label, count)` for integer arrays, by label; every value of every integer dtype
+    /// (`uint64` included) is exact.
+    pub class_counts: Vec<(i128, usize)>,
 }
 
-/// Statistics of `x.npy` and `y.npy`.
+/// Statistics of a dataset directory: `x.npy`, and `y.npy` and `labels.json` where present.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DatasetStats {
     /// `x.npy`.
     pub x: ArrayStats,
-    /// `y.npy`.
-    pub y: ArrayStats,
+    /// `y.npy`; `None` for a directory of features only (which `predict` reads).
+    pub y: Option<ArrayStats>,
+    /// The class names of `labels.json`, by class id, when the file is there and readable.
+    pub labels: Option<Vec<String>>,
+    /// What is inconsistent between the files (row counts, class names), one sentence each.
+    pub warnings: Vec<String>,
 }
 
 fn float_columns(a: &NpyArray) -> Vec<ColumnStats> {
@@ -118,16 +126,67 @@ fn array_stats(path: &Path) -> Result<ArrayStats> {
 }
 
 impl DatasetStats {
-    /// Reads `dir/x.npy` and `dir/y.npy`.
+    /// Reads `dir/x.npy`, and `dir/y.npy` and `dir/labels.json` where they exist.
     ///
     /// # Errors
-    /// [`Error::Data`](crate::Error::Data) for a missing directory, a file in its place or a
-    /// malformed file (see [`NpyArray::open`]).
+    /// [`Error::Data`](crate::Error::Data) for a missing directory, a file in its place, a
+    /// missing `x.npy` or a malformed `.npy` file (see [`NpyArray::open`]). A `labels.json`
+    /// that cannot be read is a warning, not an error.
     pub fn compute(dir: &Path) -> Result<Self> {
         crate::data::dataset::check_dir(dir)?;
+        let x = array_stats(&dir.join("x.npy"))?;
+        let yp = dir.join("y.npy");
+        // A dangling link or an unreadable entry is still "there": opening it says what is wrong.
+        let y = match std::fs::symlink_metadata(&yp) {
+            Ok(_) => Some(array_stats(&yp)?),
+            Err(_) => None,
+        };
+        let mut warnings = Vec::new();
+        let lp = dir.join("labels.json");
+        let labels = match std::fs::symlink_metadata(&lp) {
+            Err(_) => None,
+            Ok(_) => match read_labels(&lp) {
+                Ok(names) => Some(names),
+                Err(e) => {
+                    warnings.push(e.to_string());
+                    None
+                }
+            },
+        };
+        if let Some(y) = &y {
+            let (xr, yr) = (x.shape[0], y.shape[0]);
+            if xr != yr {
+                warnings.push(format!(
+                    "x.npy has {xr} rows but y.npy has {yr}; train and eval refuse this dataset \
+                     (one row of y.npy per row of x.npy)"
+                ));
+            }
+        }
+        match (&labels, &y) {
+            (Some(names), Some(y)) if y.dtype == "float32" => warnings.push(format!(
+                "labels.json names {} classes but y.npy holds float32 targets (regression), \
+                 not class labels",
+                names.len()
+            )),
+            (Some(names), Some(y)) => {
+                if let Some(&(max, _)) = y.class_counts.last()
+                    && max >= names.len() as i128
+                {
+                    warnings.push(format!(
+                        "labels.json has {} class names but y.npy holds label {max}: labels {} \
+                         and above have no name",
+                        names.len(),
+                        names.len()
+                    ));
+                }
+            }
+            _ => {}
+        }
         Ok(DatasetStats {
-            x: array_stats(&dir.join("x.npy"))?,
-            y: array_stats(&dir.join("y.npy"))?,
+            x,
+            y,
+            labels,
+            warnings,
         })
     }
 }
@@ -169,7 +228,44 @@ impl fmt::Display for ArrayStats {
 }
 
 impl fmt::Display for DatasetStats {
+    /// The tables of `x.npy` and `y.npy`, the class names beside their counts. The warnings
+    /// are not shown here: the CLI prints them on stderr.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.x, self.y)
+        write!(f, "{}", self.x)?;
+        let Some(y) = &self.y else {
+            writeln!(
+                f,
+                "no y.npy: features only (predict reads this directory; train and eval need y.npy)"
+            )?;
+            if let Some(names) = &self.labels {
+                writeln!(
+                    f,
+                    "labels.json: {} classes: {}",
+                    names.len(),
+                    list_text(names)
+                )?;
+            }
+            return Ok(());
+        };
+        let Some(names) = self.labels.as_ref().filter(|_| !y.class_counts.is_empty()) else {
+            return write!(f, "{y}");
+        };
+        // y.npy with the class names of labels.json beside the counts.
+        writeln!(f, "{}: shape {:?}, dtype {}", y.file, y.shape, y.dtype)?;
+        writeln!(f, "  {:>6} {:>10}  name (labels.json)", "class", "count")?;
+        for (l, n) in &y.class_counts {
+            let name = usize::try_from(*l)
+                .ok()
+                .and_then(|i| names.get(i))
+                .map_or("(no name)", String::as_str);
+            writeln!(f, "  {l:>6} {n:>10}  {name}")?;
+        }
+        // Names without a row are shown too: a test split may lack a class.
+        for (i, name) in names.iter().enumerate() {
+            if !y.class_counts.iter().any(|&(l, _)| l == i as i128) {
+                writeln!(f, "  {i:>6} {:>10}  {name}", 0)?;
+            }
+        }
+        Ok(())
     }
 }

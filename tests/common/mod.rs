@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: hand-written `.npy` and safetensors files, small
+//! Helpers shared by the integration tests: `.npy` and safetensors files (broken ones too), small
 //! datasets, running the `dptrain` binary, and snapshots of a directory tree to prove that a
 //! refused command left every file as it was.
 
@@ -10,44 +10,33 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::SystemTime;
 
-/// Writes an `.npy` file (format version 1.0) with a hand-made header.
+/// Writes an `.npy` file: the header from `ndarray-npy` (the writer `dptrain` itself uses),
+/// then `data` as is.
 ///
 /// `descr` is numpy's type descriptor (`<f4`, `<f8`, `<i8`, …), `fortran` the `fortran_order`
-/// flag and `shape` the header's shape; `data` is written after the header as is, so it may hold
-/// fewer or more bytes than the shape promises (to make broken files on purpose).
-///
-/// The header is `\x93NUMPY`, the version bytes `1 0`, a little-endian `u16` length, then the
-/// dict padded with spaces and ended by `\n` so that magic + version + length + dict is a
-/// multiple of 64 bytes, exactly as `np.save` writes it.
+/// flag and `shape` the header's shape; since `data` is written as is, it may hold fewer or more
+/// bytes than the shape promises (to make broken files on purpose).
 pub fn write_npy(path: &Path, descr: &str, fortran: bool, shape: &[usize], data: &[u8]) {
-    let shape_text = match shape {
-        [] => "()".to_string(),
-        [n] => format!("({n},)"),
-        dims => format!(
-            "({})",
-            dims.iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let fortran_text = if fortran { "True" } else { "False" };
-    let mut dict =
-        format!("{{'descr': '{descr}', 'fortran_order': {fortran_text}, 'shape': {shape_text}, }}");
-    // magic (6) + version (2) + header length (2) + dict + '\n' must be a multiple of 64.
-    let preamble = 6 + 2 + 2;
-    while (preamble + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let len = u16::try_from(dict.len()).expect("npy v1.0 header fits in u16");
-    let mut bytes = Vec::with_capacity(preamble + dict.len() + data.len());
-    bytes.extend_from_slice(b"\x93NUMPY");
-    bytes.extend_from_slice(&[1, 0]);
-    bytes.extend_from_slice(&len.to_le_bytes());
-    bytes.extend_from_slice(dict.as_bytes());
+    let mut bytes = npy_header(descr, fortran, shape);
     bytes.extend_from_slice(data);
     std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// The `.npy` header `np.save` writes for `descr`, `fortran` order and `shape` (format 1.0,
+/// padded so that the data starts on a 64-byte boundary), from `ndarray-npy`.
+pub fn npy_header(descr: &str, fortran: bool, shape: &[usize]) -> Vec<u8> {
+    use ndarray_npy::npy::header::{Header, Layout};
+    Header {
+        type_descriptor: py_literal::Value::String(descr.to_string()),
+        layout: if fortran {
+            Layout::Fortran
+        } else {
+            Layout::Standard
+        },
+        shape: shape.to_vec(),
+    }
+    .to_bytes()
+    .expect("an npy header for a plain descriptor and shape")
 }
 
 /// Little-endian bytes of `values`.

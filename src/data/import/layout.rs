@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::CsvImport;
-use super::read::line_of;
+use super::read::{line_number, record_at};
+use crate::data::quote::{list_text, quoted};
 use crate::error::{Error, Result};
 
 /// The column layout, resolved from the header (or the first record) and the targets.
@@ -20,7 +21,7 @@ pub(super) struct Layout {
 impl Layout {
     pub(super) fn column(&self, c: usize) -> String {
         if self.has_names {
-            format!("column {:?} (index {c})", self.names[c])
+            format!("column {} (index {c})", quoted(&self.names[c]))
         } else {
             format!("column index {c}")
         }
@@ -56,10 +57,11 @@ pub(super) fn resolve_layout(
                 return Err(Error::config(
                     "--target",
                     format!(
-                        "{} has {} columns named {t:?} (indices {by_name:?}); \
+                        "{} has {} columns named {} (indices {by_name:?}); \
                          name the target by its 0-based index",
                         file.display(),
-                        by_name.len()
+                        by_name.len(),
+                        quoted(t)
                     ),
                 ));
             }
@@ -78,17 +80,26 @@ pub(super) fn resolve_layout(
                 return Err(Error::config(
                     "--target",
                     format!(
-                        "{t:?} is not a column index, and with --no-header columns have no names"
+                        "{} is not a column index, and with --no-header columns have no names",
+                        quoted(t)
                     ),
                 ));
             }
             ([], Err(_)) => {
+                // A name holding a comma was split by the flag's own commas: say how to quote.
+                let hint = if names.iter().any(|n| n.contains(',')) {
+                    "; a name holding a comma goes in double quotes, as in the CSV file: \
+                     --target '\"a, b\"'"
+                } else {
+                    ""
+                };
                 return Err(Error::config(
                     "--target",
                     format!(
-                        "no column named {t:?} in the header of {} (columns: {})",
+                        "no column named {} in the header of {} (columns: {}){hint}",
+                        quoted(t),
                         file.display(),
-                        names.join(", ")
+                        list_text(&names)
                     ),
                 ));
             }
@@ -96,7 +107,7 @@ pub(super) fn resolve_layout(
         if targets.contains(&c) {
             return Err(Error::config(
                 "--target",
-                format!("column {t:?} (index {c}) is named twice"),
+                format!("column {} (index {c}) is named twice", quoted(t)),
             ));
         }
         targets.push(c);
@@ -133,7 +144,7 @@ pub(super) fn check_width(file: &Path, layout: &Layout, rec: &csv::StringRecord)
         file,
         format!(
             "line {}: {} fields, but {against} {}; every row needs the same number of fields",
-            line_of(rec),
+            line_number(file, record_at(rec)),
             rec.len(),
             layout.width
         ),

@@ -7,7 +7,9 @@
 //!
 //! # Rules
 //! - **Targets** are named by header name or by 0-based column index (`--target species`,
-//!   `--target 4`, `--target y1,y2`); every other column is a feature, in file order.
+//!   `--target 4`, `--target y1,y2`); every other column is a feature, in file order. A flag
+//!   value is read as a CSV record ([`split_targets`]): a name holding a comma goes in double
+//!   quotes, `--target '"label, with comma"'`.
 //! - **Task**: without [`CsvImport::task`], a target column of numbers is regression and a
 //!   column of text is classification (a column mixing both is refused). With
 //!   [`Task::Classification`], numbers are class names too; they must then be integers.
@@ -26,26 +28,26 @@
 //!   created is removed again. An output directory that already holds a dataset is refused.
 //!
 //! # Where the parts live
-//! [`import_csv`] runs the steps in order: `stage` refuses an output that holds a dataset,
-//! `scan` is the first pass (with `layout` resolving the columns and `classes` collecting the
-//! class names), `write` is the second pass, and `stage` renames the files into place. `read`
-//! is the csv reader and cell parsing both passes share.
+//! [`import_csv`] runs the steps in order: `data::stage` refuses an output that holds a
+//! dataset, `scan` is the first pass (with `layout` resolving the columns and `classes`
+//! collecting the class names), `write` is the second pass, and `data::stage` renames the files
+//! into place. `read` is the csv reader and cell parsing both passes share.
 
 mod classes;
 mod layout;
 mod read;
 mod scan;
-mod stage;
 mod write;
 
 use std::path::Path;
 
 use crate::data::Task;
+use crate::data::quote::{list_text, quoted};
+use crate::data::stage::{Stage, check_out};
 use crate::error::{Error, Result};
 use classes::Classes;
 use layout::name_of;
 use scan::scan;
-use stage::{Stage, check_out};
 use write::{write_arrays, write_labels};
 
 /// How to read a CSV file and which columns are targets.
@@ -145,6 +147,32 @@ pub fn import_csv(file: &Path, spec: &CsvImport, out: &Path) -> Result<ImportSum
     })
 }
 
+/// The target column names in one `--target` value: a comma-separated list read with CSV
+/// quoting, so that a name holding a comma is given in double quotes as in the file itself
+/// (`y1,y2` is two names, `"label, with comma"` one; `""` inside quotes is a quote). Names are
+/// trimmed, as the file's cells are.
+///
+/// # Errors
+/// [`Error::Config`] on `--target` for a value the CSV reader cannot read.
+pub fn split_targets(value: &str) -> Result<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(value.as_bytes());
+    let mut names = Vec::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| {
+            Error::config(
+                "--target",
+                format!("{} is not a comma-separated list: {e}", quoted(value)),
+            )
+        })?;
+        names.extend(rec.iter().map(str::to_string));
+    }
+    Ok(names)
+}
+
 /// Reads a `labels.json` written by an import: a JSON list of class names, index = class id.
 ///
 /// # Errors
@@ -176,11 +204,24 @@ fn check_spec(spec: &CsvImport) -> Result<()> {
         if names.len() < 2 || distinct.len() != names.len() {
             return Err(Error::config(
                 "--labels",
-                format!("need at least two distinct class names, got {names:?}"),
+                format!(
+                    "need at least two distinct class names, got {}: {}",
+                    names.len(),
+                    list_text(names)
+                ),
             ));
         }
     }
-    if !spec.delimiter.is_ascii() || matches!(spec.delimiter, b'"' | b'\n' | b'\r') {
+    if !spec.delimiter.is_ascii() {
+        return Err(Error::config(
+            "--delimiter",
+            format!(
+                "byte 0x{:02X} is not an ASCII character; use one such as , ; or tab",
+                spec.delimiter
+            ),
+        ));
+    }
+    if matches!(spec.delimiter, b'"' | b'\n' | b'\r') {
         return Err(Error::config(
             "--delimiter",
             format!(
@@ -294,6 +335,17 @@ mod tests {
             e.contains("line 3") && e.contains("--task classification"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn target_values_are_csv_records() {
+        assert_eq!(split_targets("y1, y2").unwrap(), ["y1", "y2"]);
+        assert_eq!(
+            split_targets("\"label, with comma\",y").unwrap(),
+            ["label, with comma", "y"]
+        );
+        assert_eq!(split_targets("\"say \"\"hi\"\"\"").unwrap(), ["say \"hi\""]);
+        assert_eq!(split_targets("4").unwrap(), ["4"]);
     }
 
     #[test]

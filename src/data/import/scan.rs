@@ -7,8 +7,9 @@ use std::path::Path;
 use super::CsvImport;
 use super::classes::{Classes, integer_of};
 use super::layout::{Layout, check_width, resolve_layout};
-use super::read::{cell_error, line_of, next_record, open_reader, parse_number};
+use super::read::{At, cell_error, line_number, next_record, open_reader, parse_number, record_at};
 use crate::data::Task;
+use crate::data::quote::quoted;
 use crate::error::{Error, Result};
 
 /// The result of the checking pass.
@@ -34,7 +35,7 @@ pub(super) fn scan(file: &Path, spec: &CsvImport) -> Result<(Layout, Scan)> {
     }
     let layout = resolve_layout(file, spec, &rec)?;
     let mut rows = 0usize;
-    let mut first_kind: Option<(Kind, u64)> = None;
+    let mut first_kind: Option<(Kind, At)> = None;
     let mut numeric: BTreeMap<i64, usize> = BTreeMap::new();
     let mut text: BTreeMap<String, usize> = BTreeMap::new();
     let mut any_text = false;
@@ -54,7 +55,7 @@ pub(super) fn scan(file: &Path, spec: &CsvImport) -> Result<(Layout, Scan)> {
         }
         pending = false;
         check_width(file, &layout, &rec)?;
-        let line = line_of(&rec);
+        let line = record_at(&rec);
         for &c in &layout.features {
             parse_number(file, &layout, line, c, &rec[c])?;
         }
@@ -79,7 +80,8 @@ pub(super) fn scan(file: &Path, spec: &CsvImport) -> Result<(Layout, Scan)> {
                             line,
                             c,
                             &format!(
-                                "class {cell:?} is not one of the {} names given with --labels",
+                                "class {} is not one of the {} names given with --labels",
+                                quoted(cell),
                                 ids.len()
                             ),
                         ));
@@ -101,9 +103,11 @@ pub(super) fn scan(file: &Path, spec: &CsvImport) -> Result<(Layout, Scan)> {
                                 line,
                                 c,
                                 &format!(
-                                    "target {cell:?} is {} but line {first} held {}; pass \
+                                    "target {} is {} but line {} held {}; pass \
                                      --task classification to treat every value as a class name",
+                                    quoted(cell),
                                     describe(kind),
+                                    line_number(file, first),
                                     describe(k)
                                 ),
                             ));
@@ -137,8 +141,9 @@ pub(super) fn scan(file: &Path, spec: &CsvImport) -> Result<(Layout, Scan)> {
                                 line,
                                 c,
                                 &format!(
-                                    "class label {cell:?} is not an integer; \
-                                     numeric class labels must be whole numbers"
+                                    "class label {} is not an integer; \
+                                     numeric class labels must be whole numbers",
+                                    quoted(cell)
                                 ),
                             ));
                         }
@@ -195,9 +200,10 @@ pub(super) fn scan(file: &Path, spec: &CsvImport) -> Result<(Layout, Scan)> {
                 return Err(Error::data(
                     file,
                     format!(
-                        "target {} holds a single class ({name:?}) in all {rows} rows; \
+                        "target {} holds a single class ({}) in all {rows} rows; \
                          classification needs at least two",
-                        layout.column(layout.targets[0])
+                        layout.column(layout.targets[0]),
+                        quoted(&name)
                     ),
                 ));
             }

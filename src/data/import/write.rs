@@ -1,27 +1,15 @@
 //! Pass 2: the file is read again and `x.npy` and `y.npy` are written row by row through
-//! buffered writers; `labels.json` is written whole.
-//!
-//! The `.npy` headers come from `ndarray-npy` ([`Header`], the same type our reader parses
-//! with), built from the element type's own descriptor, and the elements are written with that
-//! type's [`WritableElement::write`], so the header and the bytes cannot disagree. Both are in
-//! the machine's byte order, `<f4`/`<i8` on the little-endian targets we run on; the reader
-//! (`data/npy.rs`) reinterprets the data in place and so assumes little-endian too.
-//! `ndarray-npy` only writes whole arrays held in memory ([`ndarray_npy::write_npy`]) or
-//! zero-filled files ([`ndarray_npy::write_zeroed_npy`], which would then be overwritten), so
-//! the streaming itself is ours: [`NpyStream`].
+//! buffered writers ([`NpyStream`], shared with `gen`); `labels.json` is written whole.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::marker::PhantomData;
-use std::path::{Path, PathBuf};
-
-use ndarray_npy::npy::header::{FormatHeaderError, Header, Layout as NpyLayout};
-use ndarray_npy::{WritableElement, WriteDataError};
+use std::path::Path;
 
 use super::CsvImport;
 use super::classes::Classes;
 use super::layout::{Layout, check_width};
-use super::read::{line_of, next_record, open_reader, parse_number};
+use super::read::{next_record, open_reader, parse_number, record_at};
+use crate::data::npy_writer::NpyStream;
 use crate::error::{Error, Result};
 
 /// Pass 2: writes `x.npy` and `y.npy` row by row. Returns the rows per class id.
@@ -60,7 +48,7 @@ pub(super) fn write_arrays(
             return Err(changed());
         }
         check_width(file, layout, &rec)?;
-        let line = line_of(&rec);
+        let line = record_at(&rec);
         for &c in &layout.features {
             x.push(parse_number(file, layout, line, c, &rec[c])?)?;
         }
@@ -98,66 +86,6 @@ enum Targets<'c> {
     Ids(&'c Classes, NpyStream<i64>),
 }
 
-/// An `.npy` file written element by element in C order: the header for `A` and the shape
-/// first, then exactly as many elements as the shape holds (the caller's count; a short file
-/// is caught by the caller, which refuses a file whose rows changed between the passes).
-struct NpyStream<A> {
-    path: PathBuf,
-    w: BufWriter<File>,
-    elem: PhantomData<A>,
-}
-
-impl<A: WritableElement> NpyStream<A> {
-    /// Creates `path` and buffers the header.
-    fn create(path: &Path, shape: &[usize], buffer: usize) -> Result<Self> {
-        let header = npy_header::<A>(shape).map_err(|e| Error::io(path, other(e)))?;
-        let f = File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut w = BufWriter::with_capacity(buffer, f);
-        w.write_all(&header).map_err(|e| Error::io(path, e))?;
-        Ok(NpyStream {
-            path: path.to_path_buf(),
-            w,
-            elem: PhantomData,
-        })
-    }
-
-    fn push(&mut self, v: A) -> Result<()> {
-        v.write(&mut self.w).map_err(|e| {
-            let e = match e {
-                WriteDataError::Io(e) => e,
-                WriteDataError::FormatData(e) => other(e),
-            };
-            Error::io(&self.path, e)
-        })
-    }
-
-    /// Flushes the buffer and syncs the file to disk.
-    fn finish(self) -> Result<()> {
-        let f = self
-            .w
-            .into_inner()
-            .map_err(|e| Error::io(&self.path, e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io(&self.path, e))
-    }
-}
-
-/// The `.npy` header for a C-order array of `A`: format 1.0 (2.0 only past 64 KiB of header,
-/// which a 1-D or 2-D shape never reaches), padded so the data starts on a 64-byte boundary.
-fn npy_header<A: WritableElement>(
-    shape: &[usize],
-) -> std::result::Result<Vec<u8>, FormatHeaderError> {
-    Header {
-        type_descriptor: A::type_descriptor(),
-        layout: NpyLayout::Standard,
-        shape: shape.to_vec(),
-    }
-    .to_bytes()
-}
-
-fn other(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> std::io::Error {
-    std::io::Error::other(e)
-}
-
 /// Writes `labels.json`: the class names as a JSON list, index = class id.
 pub(super) fn write_labels(path: &Path, names: &[String]) -> Result<()> {
     let json = serde_json::to_string_pretty(names).expect("strings serialise");
@@ -170,28 +98,4 @@ pub(super) fn write_labels(path: &Path, names: &[String]) -> Result<()> {
         f.sync_all()
     })()
     .map_err(|e| Error::io(path, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn npy_headers_are_padded_to_64_bytes() {
-        assert_eq!(npy_header::<f32>(&[3, 2]).unwrap().len() % 64, 0);
-        assert_eq!(npy_header::<i64>(&[123456789]).unwrap().len() % 64, 0);
-    }
-
-    #[test]
-    fn headers_read_back_as_little_endian_float32_and_int64_in_c_order() {
-        for (bytes, descr, shape) in [
-            (npy_header::<f32>(&[3, 2]).unwrap(), "<f4", vec![3, 2]),
-            (npy_header::<i64>(&[5]).unwrap(), "<i8", vec![5]),
-        ] {
-            let h = Header::from_reader(&mut bytes.as_slice()).unwrap();
-            assert_eq!(h.type_descriptor, py_literal::Value::String(descr.into()));
-            assert_eq!(h.layout, NpyLayout::Standard);
-            assert_eq!(h.shape, shape);
-        }
-    }
 }
