@@ -15,7 +15,6 @@ pub mod error;
 pub mod eval;
 pub mod fsutil;
 pub mod loss;
-pub mod memory;
 pub mod model;
 pub mod optim;
 pub mod parallel;

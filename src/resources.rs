@@ -55,24 +55,49 @@ fn meminfo_total() -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// The tightest memory limit of the cgroups this process is in, if any is set.
+/// The memory this process can count on now, in bytes: the smaller of [`memory_limit`] and the
+/// machine's `MemAvailable` (memory free or reclaimable without swapping).
+pub fn memory_available() -> Option<u64> {
+    let available = (|| {
+        let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        kib.checked_mul(1024)
+    })();
+    match (memory_limit(), available) {
+        (Some(l), Some(a)) => Some(l.min(a)),
+        (l, a) => l.or(a),
+    }
+}
+
+/// The tightest memory limit of the cgroups this process is in, if any is set: its own cgroup's
+/// and every ancestor's, read along the path `/proc/self/cgroup` gives (cgroup v2 `memory.max`
+/// under `/sys/fs/cgroup`; v1 `memory.limit_in_bytes` under `/sys/fs/cgroup/memory`).
 fn cgroup_limit() -> Option<u64> {
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let mut limits = Vec::new();
-    // cgroup v2: the line `0::/path`; every cgroup from there up to the root may set a limit.
-    if let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::")) {
-        let mut dir = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let (root, file) = if controllers.split(',').any(|c| c == "memory") {
+            ("/sys/fs/cgroup/memory", "memory.limit_in_bytes")
+        } else if id == "0" && controllers.is_empty() {
+            ("/sys/fs/cgroup", "memory.max")
+        } else {
+            continue;
+        };
+        let mut dir = Path::new(root).join(path.trim_start_matches('/'));
         loop {
-            limits.extend(read_limit(&dir.join("memory.max")));
-            if !dir.pop() || !dir.starts_with("/sys/fs/cgroup") {
+            limits.extend(read_limit(&dir.join(file)));
+            if !dir.pop() || !dir.starts_with(root) {
                 break;
             }
         }
     }
     // cgroup v1: "no limit" is a huge number, which `min` with the physical memory discards.
-    limits.extend(read_limit(Path::new(
-        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-    )));
     limits.into_iter().min()
 }
 
@@ -89,6 +114,8 @@ mod tests {
     fn the_limits_are_plausible_where_the_system_tells_them() {
         if let Some(m) = memory_limit() {
             assert!(m >= 16 << 20, "memory limit of {m} bytes");
+            let available = memory_available().expect("a limit, so an availability");
+            assert!(available <= m, "{available} available of a {m} limit");
         }
         let tmp = tempfile::tempdir().unwrap();
         let here = disk_free(tmp.path());

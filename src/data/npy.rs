@@ -294,22 +294,13 @@ impl NpyArray {
             },
             ReadAhead::Drop => {
                 self.advise(elements, ReadAhead::Done);
-                use std::os::fd::AsRawFd as _;
-                // SAFETY: a plain system call on a file descriptor this struct owns; it changes
-                // what the page cache keeps, never the file's bytes.
-                let rc = unsafe {
-                    libc::posix_fadvise(
-                        self.file.as_raw_fd(),
-                        start as libc::off_t,
-                        len as libc::off_t,
-                        libc::POSIX_FADV_DONTNEED,
-                    )
-                };
-                if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::from_raw_os_error(rc))
-                }
+                rustix::fs::fadvise(
+                    &self.file,
+                    start as u64,
+                    std::num::NonZeroU64::new(len as u64),
+                    rustix::fs::Advice::DontNeed,
+                )
+                .map_err(std::io::Error::from)
             }
         };
     }

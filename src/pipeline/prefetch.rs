@@ -252,7 +252,8 @@ impl<'a> ReadAheadPlan<'a> {
         if sampler.shuffle() != Shuffle::Blocks {
             return None;
         }
-        let fits = crate::memory::available_bytes().is_none_or(|m| dataset.mapped_bytes() < m / 2);
+        let fits =
+            crate::resources::memory_available().is_none_or(|m| dataset.mapped_bytes() < m / 2);
         let mut plan = ReadAheadPlan {
             dataset,
             sampler,
