@@ -55,6 +55,37 @@ pub enum Error {
         /// Global optimizer steps completed.
         step: u64,
     },
+    /// A stop was requested in a run that writes nothing (no `--out`): nothing was saved.
+    #[error(
+        "interrupted at epoch {epoch} after step {step}; nothing was saved (the run had no \
+         --out): give --out DIR to be able to stop a run and continue it with --resume"
+    )]
+    InterruptedUnsaved {
+        /// 1-based epoch in progress.
+        epoch: usize,
+        /// Global optimizer steps completed.
+        step: u64,
+    },
+    /// Training diverged in a run directory that keeps the checkpoints written before: a rerun
+    /// with another `--lr` needs a new directory (a resumed run must keep its `--lr`).
+    #[error(
+        "training diverged at epoch {epoch}, step {step}: the {what} is not finite; try a lower \
+         --lr (now {lr}) with a new --out, or delete {}: it holds this run's checkpoints, and \
+         --resume continues a run only with the --lr it started with",
+        dir.display()
+    )]
+    DivergedRun {
+        /// The run directory.
+        dir: PathBuf,
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based global optimizer step.
+        step: u64,
+        /// `loss` or `gradient`.
+        what: &'static str,
+        /// The learning rate in force.
+        lr: f32,
+    },
     /// The loss or the gradient became NaN or infinite.
     #[error(
         "training diverged at epoch {epoch}, step {step}: the {what} is not finite; \
@@ -110,8 +141,8 @@ impl Error {
         match self {
             Error::Data { .. } | Error::Config { .. } | Error::Weights { .. } => 2,
             Error::Io { .. } => 1,
-            Error::Diverged { .. } => 3,
-            Error::Interrupted { .. } => 75,
+            Error::Diverged { .. } | Error::DivergedRun { .. } => 3,
+            Error::Interrupted { .. } | Error::InterruptedUnsaved { .. } => 75,
         }
     }
 }

@@ -163,10 +163,19 @@ pub fn read_config_text(text: &str, path: &Path, groups: &mut [&mut dyn FlagGrou
     };
     type Table = std::collections::BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>>;
     let table: Table = toml::from_str(text).map_err(|e| {
-        Error::config(
-            "--config",
-            format!("{}: {}", at(e.span()), one_line(e.message())),
-        )
+        // toml says "duplicate key" without the key: it is the text the error points at.
+        let key = e
+            .span()
+            .and_then(|s| text.get(s))
+            .map(|k| k.trim().trim_matches('"'))
+            .filter(|k| !k.is_empty() && k.len() <= 100 && !k.contains('\n'));
+        let message = match key {
+            Some(k) if e.message().contains("duplicate key") => {
+                format!("duplicate key `{k}` (each key may appear once)")
+            }
+            _ => one_line(e.message()),
+        };
+        Error::config("--config", format!("{}: {message}", at(e.span())))
     })?;
     // In file order, so the first problem reported is the first in the file.
     let mut entries: Vec<_> = table.into_iter().collect();
@@ -452,6 +461,85 @@ where
     }
 }
 
+/// A size in bytes, as a user writes it: `1000000`, `512M`, `8G`, `1.5T` (K, M, G, T are powers
+/// of 1024, as in cgroup files; a trailing `B` or `iB` is accepted: `8GiB`, `8GB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let lower = s.trim().to_ascii_lowercase();
+        let t = lower
+            .strip_suffix("ib")
+            .or_else(|| lower.strip_suffix('b'))
+            .unwrap_or(&lower);
+        let (number, unit) = match t.char_indices().last() {
+            Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c),
+            _ => (t, ' '),
+        };
+        let shift = match unit {
+            ' ' => 0,
+            'k' => 10,
+            'm' => 20,
+            'g' => 30,
+            't' => 40,
+            _ => return Err(format!("unknown unit in {s:?}; use e.g. 512M, 8G or 1T")),
+        };
+        let value: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| format!("expected a size such as 512M, 8G or 1T, got {s:?}"))?;
+        let bytes = value * (1u64 << shift) as f64;
+        if !(bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64) {
+            return Err(format!("{s:?} is not a positive size"));
+        }
+        Ok(ByteSize(bytes as u64))
+    }
+}
+
+impl std::fmt::Display for ByteSize {
+    /// `512 B`, `3.2 MiB`, `88.0 GiB`: one decimal, binary units.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+        if self.0 < 1024 {
+            return write!(f, "{} B", self.0);
+        }
+        let mut v = self.0 as f64 / 1024.0;
+        let mut unit = 0;
+        while v >= 1024.0 && unit + 1 < UNITS.len() {
+            v /= 1024.0;
+            unit += 1;
+        }
+        write!(f, "{v:.1} {}", UNITS[unit])
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Bytes(u64),
+            Text(String),
+        }
+        match Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a size in bytes or a string such as \"8G\"")
+        })? {
+            Form::Bytes(0) => Err(serde::de::Error::custom("must be a positive size")),
+            Form::Bytes(n) => Ok(ByteSize(n)),
+            Form::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// `Ok` when `ok`, else [`Error::Config`] naming `flag` with the message.
 ///
 /// # Errors
@@ -476,6 +564,24 @@ mod tests {
         assert_eq!(show(&None::<usize>), "unset");
         assert_eq!(show(&List(vec![512usize, 256])), "512,256");
         assert_eq!(show(&true), "true");
+    }
+
+    #[test]
+    fn byte_sizes_parse_as_users_write_them_and_show_in_binary_units() {
+        assert_eq!("1000".parse::<ByteSize>(), Ok(ByteSize(1000)));
+        assert_eq!("512M".parse::<ByteSize>(), Ok(ByteSize(512 << 20)));
+        assert_eq!("8GiB".parse::<ByteSize>(), Ok(ByteSize(8 << 30)));
+        assert_eq!("8gb".parse::<ByteSize>(), Ok(ByteSize(8 << 30)));
+        assert_eq!("1.5K".parse::<ByteSize>(), Ok(ByteSize(1536)));
+        assert!("0".parse::<ByteSize>().is_err());
+        assert!("8X".parse::<ByteSize>().unwrap_err().contains("unit"));
+        assert!("lots".parse::<ByteSize>().is_err());
+        assert_eq!(ByteSize(100).to_string(), "100 B");
+        assert_eq!(ByteSize(3 << 29).to_string(), "1.5 GiB");
+        let v: ByteSize = toml::Value::String("2G".into()).try_into().unwrap();
+        assert_eq!(v, ByteSize(2 << 30));
+        let v: ByteSize = toml::Value::Integer(4096).try_into().unwrap();
+        assert_eq!(v, ByteSize(4096));
     }
 
     #[test]

@@ -11,15 +11,35 @@ use dptrain::train::{EpochMetrics, Observer, Outcome, RunInfo};
 pub struct Console {
     epochs: usize,
     bar: Option<ProgressBar>,
+    /// What this process trained: epochs, samples, training-step and validation seconds.
+    trained: (usize, usize, f64, f64),
 }
 
 impl Console {
     pub fn new(epochs: usize) -> Self {
-        Console { epochs, bar: None }
+        Console {
+            epochs,
+            bar: None,
+            trained: (0, 0, 0.0, 0.0),
+        }
     }
 
-    /// Says where a resumed run picks up.
-    pub fn resumed(&self, p: &dptrain::train::Progress) {
+    /// Says where a resumed run picks up, or that it has nothing left to train.
+    pub fn resumed(&self, p: &dptrain::train::Progress, finished: bool) {
+        if finished {
+            let why = if p.stopped && p.epoch < self.epochs {
+                "early stopping ended it"
+            } else {
+                "it finished its epochs"
+            };
+            say!(
+                "Nothing to train: the run has trained {} epoch{} and {why} (its files are \
+                 kept as they are; a larger --epochs trains longer)",
+                p.epoch,
+                plural(p.epoch)
+            );
+            return;
+        }
         say!(
             "Resuming at epoch {}, step {} ({} steps done)",
             p.epoch + 1,
@@ -50,26 +70,47 @@ impl Console {
                 say!("Best epoch {} (val_loss: {best:.6})", o.best_epoch);
             }
         }
-        let samples: usize = o.history.iter().map(|m| m.samples).sum();
-        let train_s: f64 = o.history.iter().map(|m| m.train_s).sum();
+        let (epochs, samples, train_s, val_s) = self.trained;
+        if epochs == 0 {
+            return;
+        }
+        // Every figure covers this process's epochs; the wall time also holds start-up,
+        // validation, checkpoints and learning-curve evaluations, the rate only training steps.
+        let more = if o.history.len() > epochs {
+            " more"
+        } else {
+            ""
+        };
         say!(
-            "Trained {} epochs, {} samples in {:.3} s ({:.0} samples/s)",
-            o.history.len(),
-            samples,
-            wall_s,
-            samples as f64 / train_s.max(1e-12)
+            "Trained {epochs}{more} epoch{} in {wall_s:.3} s: {samples} samples in {train_s:.3} s \
+             of training steps ({:.0} samples/s), validation {val_s:.3} s, start-up, \
+             checkpoints and the rest {:.3} s",
+            plural(epochs),
+            samples as f64 / train_s.max(1e-12),
+            (wall_s - train_s - val_s).max(0.0)
         );
     }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 impl Observer for Console {
     fn on_start(&mut self, info: &RunInfo) -> Result<()> {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new((info.steps_per_epoch * self.epochs) as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}")
-                    .expect("valid template"),
-            );
+            // Whole steps per second: indicatif's {per_sec} shows "2,043.1749/s".
+            let style =
+                ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {rate}  eta {eta}")
+                    .expect("valid template")
+                    .with_key(
+                        "rate",
+                        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{:.0} steps/s", s.per_sec());
+                        },
+                    );
+            bar.set_style(style);
             self.bar = Some(bar);
         }
         Ok(())
@@ -95,6 +136,17 @@ impl Observer for Console {
         if let Some(a) = m.val_accuracy {
             line.push_str(&format!(", val_accuracy: {a:.4}"));
         }
+        if let Some(b) = m
+            .noise_scale
+            .and_then(|n| n.b_simple)
+            .filter(|b| b.is_finite())
+        {
+            line.push_str(&format!(", B_simple: {b:.1}"));
+        }
+        self.trained.0 += 1;
+        self.trained.1 += m.samples;
+        self.trained.2 += m.train_s;
+        self.trained.3 += m.val_s;
         match &self.bar {
             Some(bar) => bar.println(line),
             None => say!("{line}"),

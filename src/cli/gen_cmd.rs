@@ -67,6 +67,7 @@ pub fn run(a: GenArgs) -> Result<()> {
         noise: a.noise,
         seed: a.seed,
     };
+    dptrain::fsutil::check_out("--out", &a.out, dptrain::fsutil::OutKind::Dir)?;
     spec.write(&a.out)?;
     say!(
         "wrote {} and {} ({} rows × {} features, {:?})",

@@ -94,6 +94,7 @@ pub fn run(a: ImportArgs) -> Result<()> {
         has_header: !a.no_header,
         labels: a.labels.as_deref().map(read_labels).transpose()?,
     };
+    dptrain::fsutil::check_out("--out", &a.out, dptrain::fsutil::OutKind::Dir)?;
     let s = import_csv(&a.file, &spec, &a.out)?;
     let task = match (&s.labels, &s.class_counts) {
         (Some(names), Some(counts)) => {
@@ -113,8 +114,9 @@ pub fn run(a: ImportArgs) -> Result<()> {
         _ => format!("regression, {} target(s)", s.targets.len()),
     };
     say!(
-        "imported {} rows × {} features from {} into {} ({task})",
+        "imported {} row{} × {} features from {} into {} ({task})",
         s.rows,
+        if s.rows == 1 { "" } else { "s" },
         s.features.len(),
         a.file.display(),
         a.out.display()

@@ -18,14 +18,23 @@ mod predict_cmd;
 mod sweep_cmd;
 mod train_cmd;
 
-use clap::{Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use dptrain::{Error, Result};
 
 /// Data-parallel neural-network trainer for CPUs.
 #[derive(Debug, Parser)]
 // A flag given twice takes its last value, so scripts can append overrides.
-#[command(name = "dptrain", version, about, long_about = None, args_override_self = true)]
+// With no subcommand, the command list (on stderr, exit code 2) rather than a one-line error.
+#[command(
+    name = "dptrain",
+    version,
+    about,
+    long_about = None,
+    args_override_self = true,
+    arg_required_else_help = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,9 +62,14 @@ enum Command {
 ///
 /// Usage errors are reported like every other error: one line naming the flag, exit code 2.
 pub fn run() -> Result<()> {
-    let cli = match Cli::try_parse() {
+    let parsed = sweep_cmd::with_sweep_help(Cli::command())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version: print and exit 0
+        // `dptrain` alone: the help, with the command list.
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
         Err(e) => {
             // clap's message, folded onto one line: its first line, plus the indented lines
             // that follow (e.g. the names of missing required flags), without the usage block.

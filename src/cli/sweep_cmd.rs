@@ -23,11 +23,43 @@ pub struct SweepArgs {
     train: TrainArgs,
 }
 
+/// `dptrain sweep --help` as the sweep runs: the defaults it changes ([`sweep::train_defaults`]),
+/// its `--out`, and without the single-run flags it refuses.
+pub fn with_sweep_help(cli: clap::Command) -> clap::Command {
+    cli.mut_subcommand("sweep", |mut c| {
+        for (field, value) in sweep::changed_defaults() {
+            c = c.mut_arg(field.as_str(), |a| {
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                let text = help.split(" [default: ").next().unwrap_or("").to_string();
+                a.help(format!("{text} [default: {value}]"))
+            });
+        }
+        for single_run in [
+            "resume",
+            "init",
+            "checkpoint_every",
+            "patience",
+            "batch_size",
+        ] {
+            c = c.mut_arg(single_run, |a| a.hide(true));
+        }
+        c.mut_arg("out", |a| {
+            a.help(
+                "Sweep directory: runs/b<B>.json per batch size (array tasks add theirs), then \
+                 sweep.csv, sweep.json and the plots (*.svg)",
+            )
+        })
+    })
+}
+
 /// Writes the report and plots into `out` and prints the table.
 fn show(report: &SweepReport, out: &Path) -> Result<()> {
     sweep::report::write(report, out)?;
-    sweep::plot::write_plots(report, out)?;
+    let skipped = sweep::plot::write_plots(report, out)?;
     say!("{}", sweep::report::table(report).trim_end());
+    for line in &skipped {
+        say!("{line}");
+    }
     say!(
         "wrote {}/sweep.csv, sweep.json and plots (*.svg)",
         out.display()
@@ -53,7 +85,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     };
     if !a.collect.is_empty() {
         let runs = sweep::collect(&a.collect)?;
-        std::fs::create_dir_all(&out).map_err(|e| Error::config("--out", e.to_string()))?;
+        dptrain::fsutil::create_out_dir("--out", &out)?;
         let report = sweep::analyze(runs, config.target_loss, config.step_budget);
         return show(&report, &out);
     }
@@ -67,6 +99,9 @@ pub fn run(a: SweepArgs) -> Result<()> {
         return Err(Error::config(flag, why));
     }
     let study = Study::prepare(train.resolve_over(sweep::train_defaults()), config, &out)?;
+    for warning in a.train.settings().no_effect_warnings(study.train_config()) {
+        eprintln!("dptrain: warning: {warning}");
+    }
     let runs = study.run(&out, &mut |line| say!("{line}"))?;
     if study.config().task_index.is_some() {
         say!(

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 
@@ -83,19 +83,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let session = Session::prepare(config, output, stop.clone())?;
-    install_stop_signals(&stop)?;
-    for warning in session.warnings() {
+    install_stop_signals(&stop, args.out.is_some())?;
+    let no_effect = args
+        .settings()
+        .no_effect_warnings(session.trainer().config());
+    for warning in no_effect.iter().chain(session.warnings()) {
         eprintln!("dptrain: warning: {warning}");
     }
     if args.verbose {
-        eprintln!(
-            "dptrain: {}",
-            dptrain::train::MemoryPlan::of(session.trainer())
-        );
+        eprintln!("dptrain: {}", session.memory_need().describe());
     }
     let mut console = Console::new(epochs);
     if let Some(p) = session.resumed() {
-        console.resumed(p);
+        console.resumed(p, session.finished_already());
     }
     let finished = session.run(&mut console)?;
     console.finish(&finished.outcome, finished.summary.wall_s);
@@ -103,20 +103,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 /// SIGTERM (Slurm's end of time, `kill`), SIGINT (Ctrl-C) and SIGUSR1 (Slurm's `--signal`
-/// warning) raise `stop`: the loop checkpoints at the next step boundary and exits with 75. The
-/// handler only sets the flag. A second signal while the flag is up ends the process at once.
-fn install_stop_signals(stop: &Arc<AtomicBool>) -> Result<()> {
+/// warning) raise `stop`: the loop checkpoints at the next step boundary and exits with 75. A
+/// second signal while the flag is up ends the process at once with 130, saying so. The signals
+/// are received on a thread of their own (signal-hook's iterator), so saying so is ordinary
+/// code, not a signal handler's.
+fn install_stop_signals(stop: &Arc<AtomicBool>, saves: bool) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
-    use signal_hook::flag;
-    for sig in [SIGTERM, SIGINT, SIGUSR1] {
-        flag::register_conditional_shutdown(sig, 130, stop.clone())
-            .and_then(|_| flag::register(sig, stop.clone()))
-            .map_err(|e| {
-                Error::io(
-                    "signal handler",
-                    std::io::Error::other(format!("cannot install for signal {sig}: {e}")),
-                )
-            })?;
-    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1])
+        .map_err(|e| Error::io("signal handler", e))?;
+    let stop = stop.clone();
+    std::thread::Builder::new()
+        .name("dptrain-signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                if stop.swap(true, Ordering::SeqCst) {
+                    let kept = if saves {
+                        "the run directory keeps its last checkpoint: continue with --resume"
+                    } else {
+                        "nothing was saved (the run had no --out)"
+                    };
+                    eprintln!("dptrain: a second signal: stopped at once, exit code 130; {kept}");
+                    std::process::exit(130);
+                }
+            }
+        })
+        .map_err(|e| Error::io("signal handler", e))?;
     Ok(())
 }

@@ -30,7 +30,12 @@ impl Model {
     /// [`Error::Weights`] naming the file when it is missing or not a usable model.
     pub fn load(path: &Path, default_loss: Loss) -> Result<Self> {
         let path = if path.is_dir() {
-            path.join("final.safetensors")
+            let dir = path;
+            let path = dir.join("final.safetensors");
+            if !path.exists() && dir.join("config.toml").is_file() {
+                return Err(unfinished(dir));
+            }
+            path
         } else {
             path.to_path_buf()
         };
@@ -142,6 +147,29 @@ impl Model {
     pub(super) fn params(&self) -> &[f32] {
         &self.params
     }
+}
+
+/// The error for a run directory without its final weights: the run is unfinished (interrupted,
+/// or still training), and how to finish it or what to evaluate instead.
+fn unfinished(dir: &Path) -> Error {
+    let best = dir.join("best.safetensors");
+    let instead = if best.is_file() {
+        format!(
+            ", or evaluate its best epoch so far: --model {}",
+            best.display()
+        )
+    } else {
+        String::new()
+    };
+    Error::weights(
+        dir,
+        format!(
+            "holds an unfinished run (no final.safetensors yet: it was interrupted, or is still \
+             training); finish it with `dptrain train --config {} --out {} --resume`{instead}",
+            dir.join("config.toml").display(),
+            dir.display()
+        ),
+    )
 }
 
 #[cfg(test)]

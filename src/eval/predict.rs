@@ -62,11 +62,13 @@ pub enum PredictionFormat {
 
 impl PredictionFormat {
     /// Checks that predictions may be written to `path`: a `.npy` or `.csv` name, in an
-    /// existing directory, not already there.
+    /// existing writable directory, not already there (not even as a symbolic link).
     ///
     /// # Errors
     /// [`Error::Config`] on `--out`.
     pub fn for_path(path: &Path) -> Result<Self> {
+        // Never overwritten, never a symbolic link replaced, in a writable directory.
+        crate::fsutil::check_out("--out", path, crate::fsutil::OutKind::File)?;
         let format = match path.extension().and_then(|e| e.to_str()) {
             Some(e) if e.eq_ignore_ascii_case("npy") => PredictionFormat::Npy,
             Some(e) if e.eq_ignore_ascii_case("csv") => PredictionFormat::Csv,
@@ -77,24 +79,6 @@ impl PredictionFormat {
                 ));
             }
         };
-        if path.exists() {
-            return Err(Error::config(
-                "--out",
-                format!(
-                    "{} already exists; predict never overwrites a file, choose another name",
-                    path.display()
-                ),
-            ));
-        }
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-        if let Some(dir) = parent
-            && !dir.is_dir()
-        {
-            return Err(Error::config(
-                "--out",
-                format!("directory {} does not exist", dir.display()),
-            ));
-        }
         Ok(format)
     }
 }

@@ -71,11 +71,29 @@ pub fn evaluate_model(model: &Model, data: &Dataset, threads: usize) -> Result<E
     let yp = dir.join("y.npy");
     let k = model.mlp().outputs();
     let loss_fn = model.meta().loss;
+    let class_map = match (loss_fn, data.kind()) {
+        (Loss::CrossEntropy, TargetKind::Classification { .. }) => {
+            ClassMap::new(model, data.source())?
+        }
+        _ => ClassMap::Same,
+    };
+    let known = class_map.data_classes().unwrap_or(k);
     match (loss_fn, data.kind()) {
-        (Loss::CrossEntropy, TargetKind::Classification { classes }) if classes > k => {
+        (Loss::CrossEntropy, TargetKind::Classification { classes }) if classes > known => {
             let r = (0..data.rows())
-                .find(|&r| data.label(r).is_some_and(|l| l as usize >= k))
+                .find(|&r| data.label(r).is_some_and(|l| l as usize >= known))
                 .unwrap_or(0);
+            if let ClassMap::Remap { names, .. } = &class_map {
+                return Err(Error::data(
+                    &yp,
+                    format!(
+                        "row {r}: label {} is past the {} classes its labels.json names \
+                         ({names:?})",
+                        data.label(r).unwrap_or(0),
+                        names.len()
+                    ),
+                ));
+            }
             return Err(Error::data(
                 &yp,
                 format!(
@@ -122,7 +140,7 @@ pub fn evaluate_model(model: &Model, data: &Dataset, threads: usize) -> Result<E
     let mut total = LossSum::default();
     let classification = if loss_fn == Loss::CrossEntropy {
         let labels: Vec<u32> = (0..rows)
-            .map(|r| data.label(r).expect("classification data"))
+            .map(|r| class_map.model_id(data.label(r).expect("classification data")))
             .collect();
         for (o, l) in out.chunks(CHUNK * k).zip(labels.chunks(CHUNK)) {
             total.add(loss_fn.sum_over(o, k, Targets::Labels(l), l.len(), None));
@@ -146,6 +164,74 @@ pub fn evaluate_model(model: &Model, data: &Dataset, threads: usize) -> Result<E
         loss: loss_fn.mean(total, rows, k),
         classification,
     })
+}
+
+/// How the data's class ids map to the model's: the same ids, or (when the data's
+/// `labels.json` names its classes in another order or a subset of them) by name.
+#[derive(Debug, Clone, PartialEq)]
+enum ClassMap {
+    /// Data id = model id.
+    Same,
+    /// Data id `i` is model id `to[i]`; `names` are the data's class names.
+    Remap { to: Vec<u32>, names: Vec<String> },
+}
+
+impl ClassMap {
+    /// Compares the class names the model stores with the `labels.json` of the dataset
+    /// directory `dir` (when both exist).
+    ///
+    /// # Errors
+    /// [`Error::Data`] naming `labels.json`, both lists and a class the model does not know.
+    fn new(model: &Model, dir: Option<&Path>) -> Result<Self> {
+        let (Some(model_names), Some(dir)) = (&model.meta().labels, dir) else {
+            return Ok(ClassMap::Same);
+        };
+        let path = dir.join("labels.json");
+        if !path.is_file() {
+            return Ok(ClassMap::Same);
+        }
+        let names = crate::data::read_labels(&path)?;
+        if &names == model_names {
+            return Ok(ClassMap::Same);
+        }
+        let to = names
+            .iter()
+            .map(|n| {
+                model_names
+                    .iter()
+                    .position(|m| m == n)
+                    .map(|i| i as u32)
+                    .ok_or_else(|| {
+                        Error::data(
+                            &path,
+                            format!(
+                                "names the classes {names:?}, but the model {} was trained on \
+                                 {model_names:?}, which has no class {n:?}; give data with the \
+                                 model's classes (import it with --labels naming them)",
+                                model.path().display()
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        Ok(ClassMap::Remap { to, names })
+    }
+
+    /// The number of classes the data's `labels.json` names, when it remaps.
+    fn data_classes(&self) -> Option<usize> {
+        match self {
+            ClassMap::Same => None,
+            ClassMap::Remap { to, .. } => Some(to.len()),
+        }
+    }
+
+    /// The model's id of the data's class `label` (in range: checked first).
+    fn model_id(&self, label: u32) -> u32 {
+        match self {
+            ClassMap::Same => label,
+            ClassMap::Remap { to, .. } => to[label as usize],
+        }
+    }
 }
 
 fn ratio(num: usize, den: usize) -> Option<f64> {

@@ -76,7 +76,8 @@ impl ModelSettings {
     /// The network for `dataset`: features → hidden… → outputs (or `classes`, when given).
     ///
     /// # Errors
-    /// [`Error::Config`] on `--classes` when a label is out of its range.
+    /// [`Error::Config`] on `--classes` when a label is out of its range or the targets are
+    /// floats; on `--hidden` when the parameters could not be counted in a machine word.
     pub fn model(&self, dataset: &Dataset, classes: Option<usize>) -> Result<Mlp> {
         let outputs = match (dataset.kind(), classes) {
             (TargetKind::Classification { classes }, Some(k)) => {
@@ -95,12 +96,36 @@ impl ModelSettings {
                 }
                 k
             }
-            (kind, _) => kind.outputs(),
+            (TargetKind::Regression { .. }, Some(k)) => {
+                return Err(Error::config(
+                    "--classes",
+                    format!(
+                        "{k} has no effect: y.npy holds float targets (regression); --classes \
+                         counts integer class labels, drop it"
+                    ),
+                ));
+            }
+            (kind, None) => kind.outputs(),
         };
         let mut sizes = Vec::with_capacity(self.hidden.len() + 2);
         sizes.push(dataset.features());
         sizes.extend_from_slice(&self.hidden);
         sizes.push(outputs);
+        // A parameter count past what an address can index cannot be laid out (nor held).
+        let count = sizes.windows(2).try_fold(0usize, |n, w| {
+            w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(n)
+        });
+        if count.is_none_or(|n| n > isize::MAX as usize / 4) {
+            let shown: Vec<String> = sizes.iter().map(usize::to_string).collect();
+            return Err(Error::config(
+                "--hidden",
+                format!(
+                    "the model {} has more parameters than any machine can hold; use \
+                     narrower layers",
+                    shown.join("→")
+                ),
+            ));
+        }
         Ok(Mlp::new(sizes, self.activation, self.dropout))
     }
 }

@@ -82,6 +82,55 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// The largest header safetensors itself accepts.
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Reads only the dptrain metadata of the weights file at `path` (its header, not its
+/// tensors): `None` for a file without it (e.g. one made by PyTorch).
+///
+/// # Errors
+/// [`Error::Weights`] naming the file when it cannot be read or its header is not
+/// safetensors'.
+pub fn read_meta(path: &Path) -> Result<Option<ModelMeta>> {
+    use std::io::Read;
+    if path.is_dir() {
+        return Err(Error::weights(
+            path,
+            "is a directory, not a .safetensors file",
+        ));
+    }
+    let bad = |why: String| Error::weights(path, format!("not a valid safetensors file ({why})"));
+    let mut file = std::fs::File::open(path).map_err(|e| {
+        let what = match e.kind() {
+            std::io::ErrorKind::NotFound => "file not found".to_string(),
+            _ => format!("cannot read: {e}"),
+        };
+        Error::weights(path, what)
+    })?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| bad("shorter than its 8-byte header length".into()))?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_HEADER {
+        return Err(bad(format!("a header of {len} bytes")));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header)
+        .map_err(|_| bad("the file ends inside its header".into()))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+    match header
+        .get("__metadata__")
+        .and_then(|m| m.get(META_KEY))
+        .and_then(|v| v.as_str())
+    {
+        Some(json) => serde_json::from_str(json)
+            .map(Some)
+            .map_err(|e| Error::weights(path, format!("unreadable dptrain metadata: {e}"))),
+        None => Ok(None),
+    }
+}
+
 fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
     SafeTensors::deserialize(bytes).map_err(|e| {
         Error::weights(
@@ -95,11 +144,11 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
     })
 }
 
-/// Reads weights for `mlp` from `path`, checking every name, shape and dtype.
+/// Reads weights for `mlp` from `path`, checking every name, shape, dtype and value.
 ///
 /// # Errors
 /// [`Error::Weights`] naming the file and the first tensor that is missing, unexpected, of the
-/// wrong shape or not float32 (with the shape the model needs, and the `--hidden` that would
+/// wrong shape, not float32 or holding a NaN or an infinity (with the shape the model needs, and the `--hidden` that would
 /// fit); [`Error::Weights`] too when the file is not safetensors.
 pub fn load(mlp: &Mlp, path: &Path) -> Result<Vec<f32>> {
     let bytes = read(path)?;
@@ -141,6 +190,20 @@ fn params_from(mlp: &Mlp, path: &Path, st: &SafeTensors<'_>) -> Result<Vec<f32>>
             .zip(t.data().chunks_exact(4))
         {
             *dst = f32::from_le_bytes(src.try_into().expect("4 bytes"));
+        }
+        // A NaN or an infinity would only surface later, as a training run "diverging".
+        if let Some(i) = params[range.clone()].iter().position(|v| !v.is_finite()) {
+            let at = match shape.as_slice() {
+                [_, cols] => format!("[{}, {}]", i / cols, i % cols),
+                _ => format!("[{i}]"),
+            };
+            return Err(Error::weights(
+                path,
+                format!(
+                    "tensor {name} holds {} at {at}; weights must be finite numbers",
+                    params[range.start + i]
+                ),
+            ));
         }
     }
     if let Some(extra) = st
@@ -286,5 +349,25 @@ mod tests {
         let deeper = Mlp::new(vec![3, 4, 4, 2], Activation::Relu, 0.0);
         let err = load(&deeper, &path).unwrap_err().to_string();
         assert!(err.contains("fc2.weight has shape [2, 4]"), "{err}");
+        assert_eq!(read_meta(&path).unwrap(), Some(meta));
+        save(&mlp, &p, None, &path).unwrap();
+        assert_eq!(read_meta(&path).unwrap(), None);
+    }
+
+    #[test]
+    fn a_weight_that_is_not_finite_is_refused_naming_the_tensor_and_the_element() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let mlp = Mlp::new(vec![3, 4, 2], Activation::Relu, 0.0);
+        let mut p = mlp.init_params(3);
+        p[mlp.layers()[1].weight + 5] = f32::NAN; // fc2.weight [1, 1]
+        save(&mlp, &p, None, &path).unwrap();
+        let err = load(&mlp, &path).unwrap_err().to_string();
+        assert!(
+            err.contains("tensor fc2.weight holds NaN at [1, 1]"),
+            "{err}"
+        );
+        let err = load_model(&path, Loss::Mse).unwrap_err().to_string();
+        assert!(err.contains("fc2.weight"), "{err}");
     }
 }

@@ -47,6 +47,9 @@ settings! {
         /// Batches assembled ahead of the trainer [default: 2, more for small batches: enough for 1024 rows].
         #[arg(value_name = "N")]
         speed prefetch: usize;
+        /// Memory the run may use, e.g. 64G (K, M, G, T: powers of 1024); a run that needs more is refused before it allocates [default: the cgroup's memory limit where one is set, else physical memory].
+        #[arg(value_name = "SIZE")]
+        speed max_memory: crate::setting::ByteSize;
     }
 }
 

@@ -12,13 +12,58 @@ use crate::error::{Error, Result};
 use crate::model::Mlp;
 use crate::model::weights::{self, ModelMeta};
 
-/// Files that mark a directory as holding a run already.
-const RUN_FILES: [&str; 4] = [
-    "config.toml",
-    "metrics.jsonl",
-    "final.safetensors",
-    "summary.json",
-];
+/// What a directory given as `--out` holds already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holds {
+    /// No run (it may not exist yet, or hold unrelated files).
+    Nothing,
+    /// A run that stopped before its first checkpoint (its `config.toml`, an empty or no
+    /// `metrics.jsonl`, no weights, no checkpoint): nothing in it can be continued or lost, so
+    /// a new run replaces it.
+    Unstarted,
+    /// A run: this file (or `checkpoints/`) shows it.
+    Run(&'static str),
+}
+
+/// Files that show a directory holds a run that trained (or is training) something.
+const RUN_FILES: [&str; 3] = ["final.safetensors", "summary.json", "best.safetensors"];
+
+impl Holds {
+    /// What `path` holds.
+    pub fn of(path: &Path) -> Holds {
+        if let Some(f) = RUN_FILES.iter().find(|f| path.join(f).exists()) {
+            return Holds::Run(f);
+        }
+        let checkpoints = std::fs::read_dir(path.join("checkpoints"))
+            .is_ok_and(|mut entries| entries.next().is_some());
+        if checkpoints {
+            return Holds::Run("checkpoints/");
+        }
+        let metrics = std::fs::metadata(path.join("metrics.jsonl")).ok();
+        match (path.join("config.toml").is_file(), metrics) {
+            (_, Some(m)) if m.len() > 0 => Holds::Run("metrics.jsonl"),
+            // The configuration a run writes at its start, and no epoch: nothing to lose.
+            (true, _) => Holds::Unstarted,
+            (false, Some(_)) => Holds::Run("metrics.jsonl"),
+            (false, None) => Holds::Nothing,
+        }
+    }
+}
+
+/// Refuses an `--out` that holds a run with something to lose.
+fn refuse_existing_run(path: &Path) -> Result<()> {
+    match Holds::of(path) {
+        Holds::Run(f) => Err(Error::config(
+            "--out",
+            format!(
+                "{} already holds a run ({f} exists): choose a new directory, or continue it \
+                 with --resume",
+                path.display()
+            ),
+        )),
+        Holds::Nothing | Holds::Unstarted => Ok(()),
+    }
+}
 
 /// An open run directory.
 #[derive(Debug)]
@@ -28,36 +73,47 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates `path` (and its parents) for a new run.
+    /// Creates `path` (and its parents) for a new run; a run that stopped before its first
+    /// checkpoint ([`Holds::Unstarted`]) is replaced.
     ///
     /// # Errors
     /// [`Error::Config`] on `--out` when the directory already holds a run (nothing is
-    /// overwritten), cannot be created, or is not writable.
+    /// overwritten), cannot be created, or is not writable (see [`crate::fsutil::check_out`]).
     pub fn create(path: &Path) -> Result<Self> {
-        if let Some(f) = RUN_FILES.iter().find(|f| path.join(f).exists()) {
-            return Err(Error::config(
-                "--out",
-                format!(
-                    "{} already holds a run ({f} exists); choose a new directory",
-                    path.display()
-                ),
-            ));
-        }
-        if path.exists() && !path.is_dir() {
-            return Err(Error::config(
-                "--out",
-                format!("{} exists and is not a directory", path.display()),
-            ));
+        RunDir::check(path)?;
+        if Holds::of(path) == Holds::Unstarted {
+            for f in ["config.toml", "metrics.jsonl"] {
+                match std::fs::remove_file(path.join(f)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::io(path.join(f), e));
+                    }
+                    _ => {}
+                }
+            }
         }
         std::fs::create_dir_all(path).map_err(|e| {
-            Error::config("--out", format!("cannot create {}: {e}", path.display()))
+            Error::config(
+                "--out",
+                format!(
+                    "cannot create {}: {}",
+                    path.display(),
+                    crate::fsutil::plain_reason(&e)
+                ),
+            )
         })?;
         let metrics = OpenOptions::new()
             .create_new(true)
             .append(true)
             .open(path.join("metrics.jsonl"))
             .map_err(|e| {
-                Error::config("--out", format!("cannot write in {}: {e}", path.display()))
+                Error::config(
+                    "--out",
+                    format!(
+                        "cannot write in {}: {}",
+                        path.display(),
+                        crate::fsutil::plain_reason(&e)
+                    ),
+                )
             })?;
         Ok(RunDir {
             path: path.to_path_buf(),
@@ -100,45 +156,14 @@ impl RunDir {
     }
 
     /// Checks, without creating anything, that `path` could become a new run directory: the
-    /// nearest existing ancestor must be a writable directory and `path` must not hold a run.
+    /// nearest existing ancestor must be a writable directory, `path` no symbolic link to
+    /// nowhere, and `path` must not hold a run with something to lose ([`Holds::Run`]).
     ///
     /// # Errors
     /// As [`RunDir::create`].
     pub fn check(path: &Path) -> Result<()> {
-        if let Some(f) = RUN_FILES.iter().find(|f| path.join(f).exists()) {
-            return Err(Error::config(
-                "--out",
-                format!(
-                    "{} already holds a run ({f} exists); choose a new directory",
-                    path.display()
-                ),
-            ));
-        }
-        let mut dir = path;
-        while !dir.exists() {
-            dir = match dir.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
-        }
-        if !dir.is_dir() {
-            return Err(Error::config(
-                "--out",
-                format!("{} is not a directory", dir.display()),
-            ));
-        }
-        // access(2) answers for the real user, which is what we run as.
-        let probe = dir.join(format!(".dptrain-probe-{}", std::process::id()));
-        match File::create(&probe) {
-            Ok(_) => {
-                let _ = std::fs::remove_file(&probe);
-                Ok(())
-            }
-            Err(e) => Err(Error::config(
-                "--out",
-                format!("cannot write in {}: {e}", dir.display()),
-            )),
-        }
+        crate::fsutil::check_out("--out", path, crate::fsutil::OutKind::Dir)?;
+        refuse_existing_run(path)
     }
 
     /// The directory.

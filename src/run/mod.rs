@@ -11,11 +11,14 @@
 //! ```
 
 mod dir;
+mod init;
+pub mod memory;
 mod recorder;
 mod session;
 mod summary;
 
-pub use dir::RunDir;
+pub use dir::{Holds, RunDir};
+pub use memory::{MemoryLimit, MemoryNeed};
 pub use recorder::RunRecorder;
 pub use session::{Finished, Output, Session};
 pub use summary::Summary;

@@ -16,7 +16,7 @@ mod settings;
 mod study;
 
 pub use fit::{StepsFit, fit_steps};
-pub use runs::{collect, read_runs, run_file, write_runs};
+pub use runs::{RunSet, StudyIdentity, collect, read_runs, run_file, write_runs};
 pub use session::Study;
-pub use settings::{SweepConfig, SweepFlags, Target, train_defaults};
+pub use settings::{SweepConfig, SweepFlags, Target, changed_defaults, train_defaults};
 pub use study::{BatchRow, RunRecord, SweepReport, analyze, run_batch_size};

@@ -91,17 +91,18 @@ fn series(r: &SweepReport, f: impl Fn(&crate::sweep::BatchRow) -> Option<f64>) -
         .collect()
 }
 
-fn steps_plot(r: &SweepReport, path: &Path) -> Result<()> {
+/// Draws the steps to target; `false` (nothing written) when no batch size reached it.
+fn steps_plot(r: &SweepReport, path: &Path) -> Result<bool> {
     let pts = series(r, |row| row.steps_to_target);
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| io(path, e))?;
     // The y range holds the measured points and the fit's asymptote S_min.
     let (Some(xr), Some(yr)) = (
         log_range(r.rows.iter().map(|row| row.batch as f64)),
         log_range(pts.iter().map(|p| p.1).chain(r.fit.map(|f| f.s_min))),
     ) else {
-        return root.present().map_err(|e| io(path, e));
+        return Ok(false);
     };
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| io(path, e))?;
     let mut chart = log_chart(
         &root,
         path,
@@ -164,24 +165,26 @@ fn steps_plot(r: &SweepReport, path: &Path) -> Result<()> {
         .border_style(BLACK)
         .draw()
         .map_err(|e| io(path, e))?;
-    root.present().map_err(|e| io(path, e))
+    root.present().map_err(|e| io(path, e))?;
+    Ok(true)
 }
 
+/// Draws `pts` against the batch size; `false` (nothing written) when there are none.
 fn simple_plot(
     r: &SweepReport,
     path: &Path,
     title: &str,
     y_desc: &str,
     pts: Vec<(f64, f64)>,
-) -> Result<()> {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| io(path, e))?;
+) -> Result<bool> {
     let (Some(xr), Some(yr)) = (
         log_range(r.rows.iter().map(|row| row.batch as f64)),
         log_range(pts.iter().map(|p| p.1)),
     ) else {
-        return root.present().map_err(|e| io(path, e));
+        return Ok(false);
     };
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| io(path, e))?;
     let mut chart = log_chart(&root, path, title, (xr, "batch size B"), (yr, y_desc))?;
     chart
         .draw_series(LineSeries::new(pts.clone(), &COLORS[0]))
@@ -189,12 +192,12 @@ fn simple_plot(
     chart
         .draw_series(pts.iter().map(|&p| Circle::new(p, 5, COLORS[0].filled())))
         .map_err(|e| io(path, e))?;
-    root.present().map_err(|e| io(path, e))
+    root.present().map_err(|e| io(path, e))?;
+    Ok(true)
 }
 
-fn curves_plot(r: &SweepReport, path: &Path) -> Result<()> {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| io(path, e))?;
+/// Draws the learning curves; `false` (nothing written) when no run has one.
+fn curves_plot(r: &SweepReport, path: &Path) -> Result<bool> {
     // The best-lr, first-seed run of each batch size.
     let chosen: Vec<&crate::sweep::RunRecord> = r
         .rows
@@ -216,8 +219,10 @@ fn curves_plot(r: &SweepReport, path: &Path) -> Result<()> {
             .flat_map(|c| c.curve.iter().map(|p| p.val_loss)),
     );
     let (Some(xr), Some(yr)) = (xr, yr) else {
-        return root.present().map_err(|e| io(path, e));
+        return Ok(false);
     };
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| io(path, e))?;
     let mut chart = log_chart(
         &root,
         path,
@@ -253,30 +258,70 @@ fn curves_plot(r: &SweepReport, path: &Path) -> Result<()> {
         .border_style(BLACK)
         .draw()
         .map_err(|e| io(path, e))?;
-    root.present().map_err(|e| io(path, e))
+    root.present().map_err(|e| io(path, e))?;
+    Ok(true)
 }
 
 /// Writes `steps_to_target.svg`, `wall_to_target.svg`, `throughput.svg` and
-/// `loss_curves.svg` into `dir`.
+/// `loss_curves.svg` into `dir`; a plot with nothing to show is not written (an older one of
+/// that name is removed, so the plots never disagree with `sweep.json`). Returns a line per plot
+/// left out, saying why.
 ///
 /// # Errors
 /// [`Error::Io`] naming the plot that could not be written.
-pub fn write_plots(r: &SweepReport, dir: &Path) -> Result<()> {
-    steps_plot(r, &dir.join("steps_to_target.svg"))?;
-    simple_plot(
-        r,
-        &dir.join("wall_to_target.svg"),
-        "Wall time to target vs batch size",
-        // Milliseconds: plotters labels no ticks on a log axis below 0.1.
-        "training milliseconds to target",
-        series(r, |row| row.wall_to_target_s.map(|s| s * 1e3)),
-    )?;
-    simple_plot(
-        r,
-        &dir.join("throughput.svg"),
-        "Throughput vs batch size",
-        "samples / s",
-        series(r, |row| Some(row.samples_per_s)),
-    )?;
-    curves_plot(r, &dir.join("loss_curves.svg"))
+pub fn write_plots(r: &SweepReport, dir: &Path) -> Result<Vec<String>> {
+    let target = format!(
+        "no batch size reached the target validation loss {:.5}",
+        r.target
+    );
+    let all_diverged = "no run trained without diverging".to_string();
+    let plots: [(&str, Result<bool>, &String); 4] = [
+        (
+            "steps_to_target.svg",
+            steps_plot(r, &dir.join("steps_to_target.svg")),
+            &target,
+        ),
+        (
+            "wall_to_target.svg",
+            simple_plot(
+                r,
+                &dir.join("wall_to_target.svg"),
+                "Wall time to target vs batch size",
+                // Milliseconds: plotters labels no ticks on a log axis below 0.1.
+                "training milliseconds to target",
+                series(r, |row| row.wall_to_target_s.map(|s| s * 1e3)),
+            ),
+            &target,
+        ),
+        (
+            "throughput.svg",
+            simple_plot(
+                r,
+                &dir.join("throughput.svg"),
+                "Throughput vs batch size",
+                "samples / s",
+                series(r, |row| Some(row.samples_per_s)),
+            ),
+            &all_diverged,
+        ),
+        (
+            "loss_curves.svg",
+            curves_plot(r, &dir.join("loss_curves.svg")),
+            &all_diverged,
+        ),
+    ];
+    let mut skipped = Vec::new();
+    for (name, drawn, why) in plots {
+        if !drawn? {
+            let path = dir.join(name);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(path, e));
+                }
+                _ => {}
+            }
+            skipped.push(format!("{name} not written: {why}"));
+        }
+    }
+    Ok(skipped)
 }

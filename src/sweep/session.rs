@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::data::{Dataset, SyntheticSpec};
 use crate::error::{Error, Result};
 use crate::pipeline::BatchSize;
-use crate::sweep::{self, RunRecord, SweepConfig, SweepReport};
+use crate::run::{MemoryLimit, MemoryNeed};
+use crate::sweep::{self, RunRecord, StudyIdentity, SweepConfig, SweepReport};
 use crate::train::{TrainConfig, Trainer};
 
 /// A checked study, ready to train.
@@ -18,6 +19,7 @@ pub struct Study {
     config: SweepConfig,
     threads: usize,
     chosen: Vec<BatchSize>,
+    identity: StudyIdentity,
 }
 
 impl Study {
@@ -29,6 +31,7 @@ impl Study {
     /// [`Error::Config`] naming the flag, [`Error::Data`] naming the file.
     pub fn prepare(base: TrainConfig, config: SweepConfig, out: &Path) -> Result<Self> {
         base.validate()?;
+        crate::fsutil::check_out("--out", out, crate::fsutil::OutKind::Dir)?;
         if base.data.val_fraction == 0.0 {
             return Err(Error::config(
                 "--val-fraction",
@@ -43,6 +46,19 @@ impl Study {
         let trainer = Trainer::new(dataset.clone(), base.clone(), threads)?;
         config.validate(trainer.split().train.len())?;
         let chosen = config.chosen();
+        // The largest batch size needs the most memory: refuse before anything is allocated.
+        let train_rows = trainer.split().train.len();
+        let largest = chosen
+            .iter()
+            .map(|b| match b {
+                BatchSize::Full => train_rows,
+                BatchSize::Rows(n) => (*n).min(train_rows),
+            })
+            .max()
+            .unwrap_or(1);
+        if let Some(limit) = MemoryLimit::find(base.parallel.max_memory) {
+            MemoryNeed::of(&trainer, largest, false, false).check(&limit)?;
+        }
         for &b in &chosen {
             let f = sweep::run_file(out, b);
             if f.exists() {
@@ -52,13 +68,27 @@ impl Study {
                 ));
             }
         }
+        // What the run files record, so that `--collect` merges only comparable runs.
+        let mut train = trainer.identity()?;
+        train.config.threads.threads = None;
+        train.config.parallel.max_memory = None;
+        let mut sweep = config.clone();
+        sweep.task_index = None;
+        let identity = StudyIdentity { train, sweep };
         Ok(Study {
             dataset,
             base,
             config,
             threads,
             chosen,
+            identity,
         })
+    }
+
+    /// The training settings every run starts from (before its batch size, seed and
+    /// learning-rate factor).
+    pub fn train_config(&self) -> &TrainConfig {
+        &self.base
     }
 
     /// The study's settings.
@@ -72,8 +102,16 @@ impl Study {
     /// # Errors
     /// As [`sweep::run_batch_size`]; [`Error::Io`] writing the run files.
     pub fn run(&self, out: &Path, log: &mut dyn FnMut(&str)) -> Result<Vec<RunRecord>> {
-        std::fs::create_dir_all(out.join("runs"))
-            .map_err(|e| Error::config("--out", format!("cannot create {}: {e}", out.display())))?;
+        std::fs::create_dir_all(out.join("runs")).map_err(|e| {
+            Error::config(
+                "--out",
+                format!(
+                    "cannot create {}: {}",
+                    out.display(),
+                    crate::fsutil::plain_reason(&e)
+                ),
+            )
+        })?;
         let mut all = Vec::new();
         for &b in &self.chosen {
             let runs = sweep::run_batch_size(
@@ -84,7 +122,7 @@ impl Study {
                 self.threads,
                 log,
             )?;
-            sweep::write_runs(out, b, &runs)?;
+            sweep::write_runs(out, b, &self.identity, &runs)?;
             all.extend(runs);
         }
         Ok(all)

@@ -94,6 +94,24 @@ pub fn train_defaults() -> TrainConfig {
     c
 }
 
+/// The settings whose default a study changes ([`train_defaults`]), as `(field, value)` with the
+/// value as a user writes it: what `dptrain sweep --help` shows as their defaults.
+pub fn changed_defaults() -> Vec<(String, String)> {
+    let table = |c: &TrainConfig| toml::Table::try_from(c).unwrap_or_default();
+    let (train, sweep) = (table(&TrainConfig::default()), table(&train_defaults()));
+    sweep
+        .iter()
+        .filter(|(k, v)| train.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            let shown = match v {
+                toml::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            (k.replace('-', "_"), shown)
+        })
+        .collect()
+}
+
 impl SweepConfig {
     /// Checks the sweep's own settings against `train_rows` training rows.
     ///
@@ -139,5 +157,23 @@ impl SweepConfig {
             Some(i) => self.batch_sizes.get(i).copied().into_iter().collect(),
             None => self.batch_sizes.0.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_study_changes_the_validation_split_and_the_lr_scaling() {
+        let mut changed = changed_defaults();
+        changed.sort();
+        assert_eq!(
+            changed,
+            [
+                ("lr_scaling".to_string(), "linear".to_string()),
+                ("val_fraction".to_string(), "0.2".to_string()),
+            ]
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::checkpoint::CheckpointSettings;
 use crate::data::DataSettings;
 use crate::error::{Error, Result};
 use crate::model::ModelSettings;
-use crate::optim::{LrSchedule, LrSettings, OptimSettings, Schedule};
+use crate::optim::{LrSchedule, LrSettings, OptimSettings, OptimizerKind, Schedule};
 use crate::parallel::{ParallelSettings, ThreadSettings};
 use crate::pipeline::BatchSettings;
 use crate::setting::{Difference, Effect, FlagGroup, SettingInfo, check, settings};
@@ -70,6 +70,66 @@ pub struct TrainConfig {
     #[serde(flatten)]
     pub threads: ThreadSettings,
 }
+
+/// A setting that does nothing unless another one lets it: its field, whether it applies to a
+/// configuration, and what it needs.
+type Conditional = (&'static str, fn(&TrainConfig) -> bool, &'static str);
+
+/// The settings that only act with another one (a value they cannot use is refused, a flag
+/// given with its default value is warned about: never silently ignored).
+const CONDITIONAL: &[Conditional] = &[
+    (
+        "momentum",
+        |c| c.optim.optimizer == OptimizerKind::Sgd,
+        "--optimizer sgd (Adam's momentum is --beta1)",
+    ),
+    (
+        "dampening",
+        |c| c.optim.optimizer == OptimizerKind::Sgd && c.optim.momentum > 0.0,
+        "--optimizer sgd with --momentum > 0",
+    ),
+    (
+        "beta1",
+        |c| c.optim.optimizer != OptimizerKind::Sgd,
+        "--optimizer adam or adamw",
+    ),
+    (
+        "beta2",
+        |c| c.optim.optimizer != OptimizerKind::Sgd,
+        "--optimizer adam or adamw",
+    ),
+    (
+        "eps",
+        |c| c.optim.optimizer != OptimizerKind::Sgd,
+        "--optimizer adam or adamw",
+    ),
+    (
+        "decay_bias",
+        |c| c.optim.weight_decay > 0.0,
+        "--weight-decay above 0",
+    ),
+    (
+        "base_batch",
+        |c| c.lr.lr_scaling != crate::optim::LrScaling::None,
+        "--lr-scaling linear or sqrt",
+    ),
+    (
+        "min_lr",
+        |c| c.lr.schedule == Schedule::Cosine,
+        "--schedule cosine",
+    ),
+    (
+        "lr_decay_epochs",
+        |c| c.lr.schedule == Schedule::Step,
+        "--schedule step",
+    ),
+    (
+        "lr_gamma",
+        |c| c.lr.schedule == Schedule::Step,
+        "--schedule step",
+    ),
+    ("min_delta", |c| c.run.patience.is_some(), "--patience"),
+];
 
 /// The flags of `dptrain train` that describe a run, every one optional: a config file and then
 /// the defaults fill what is not given.
@@ -174,6 +234,22 @@ impl TrainFlags {
         Ok(file)
     }
 
+    /// Warnings for flags given here (on the command line) that do nothing in `config` though
+    /// their value is the default (a value other than the default is refused by
+    /// [`TrainConfig::validate`]).
+    pub fn no_effect_warnings(&self, config: &TrainConfig) -> Vec<String> {
+        CONDITIONAL
+            .iter()
+            .filter(|(field, applies, _)| !applies(config) && self.first_given(&[field]).is_some())
+            .map(|(field, _, needs)| {
+                format!(
+                    "--{} has no effect without {needs}",
+                    crate::setting::key_of(field)
+                )
+            })
+            .collect()
+    }
+
     /// The first of `fields` given as a flag (as `--flag`).
     pub fn first_given(&self, fields: &[&str]) -> Option<String> {
         None.or_else(|| self.data.first_given(fields))
@@ -206,12 +282,24 @@ impl TrainFlags {
         c
     }
 
-    /// The validated configuration: the flags given, the rest from [`TrainConfig::default`].
+    /// The validated configuration: the flags given, the rest from [`TrainConfig::default`] —
+    /// or, with `--init` of a file that records them, from that file: its activation and
+    /// whether its inputs were standardised (a flag given still wins, and the run then refuses
+    /// the conflict; see [`crate::run::Session::prepare`]).
     ///
     /// # Errors
     /// As [`TrainConfig::validate`].
     pub fn resolve(self) -> Result<TrainConfig> {
-        let c = self.resolve_over(TrainConfig::default());
+        let mut c = self.clone().resolve_over(TrainConfig::default());
+        // A file that cannot be read is reported when the run loads it (a resumed run does not).
+        if let Some(path) = &c.model.init
+            && let Ok(Some(meta)) = crate::model::weights::read_meta(path)
+        {
+            let mut defaults = TrainConfig::default();
+            defaults.model.activation = meta.activation;
+            defaults.data.standardize = meta.standardize.is_some();
+            c = self.resolve_over(defaults);
+        }
         c.validate()?;
         Ok(c)
     }
@@ -267,7 +355,41 @@ impl TrainConfig {
         self.parallel.validate()?;
         check(self.threads.threads != Some(0), "--threads", || {
             "must be at least 1".into()
-        })
+        })?;
+        self.no_effect_is_refused()
+    }
+
+    /// The value of `field` as a user writes it, and whether it differs from the default.
+    fn value_of(&self, field: &str) -> (String, bool) {
+        let key = crate::setting::key_of(field);
+        let table = |c: &TrainConfig| toml::Table::try_from(c).unwrap_or_default();
+        let now = table(self).get(&key).cloned();
+        let default = table(&TrainConfig::default()).get(&key).cloned();
+        let shown = now.as_ref().map_or("unset".into(), |v| match v {
+            toml::Value::String(s) => s.clone(),
+            // An f32 setting, widened: shown as the user wrote it (0.8, not 0.800000011920929).
+            toml::Value::Float(x) if (*x as f32) as f64 == *x => (*x as f32).to_string(),
+            v => v.to_string(),
+        });
+        (shown, now != default)
+    }
+
+    /// Refuses a setting given a value it cannot use with the others (`--momentum 0.5` with
+    /// Adam, `--min-lr` without the cosine schedule, …): the user asked for something that would
+    /// not happen.
+    fn no_effect_is_refused(&self) -> Result<()> {
+        for (field, applies, needs) in CONDITIONAL {
+            if applies(self) {
+                continue;
+            }
+            let (value, changed) = self.value_of(field);
+            check(
+                !changed,
+                &format!("--{}", crate::setting::key_of(field)),
+                || format!("{value} has no effect without {needs}; drop it"),
+            )?;
+        }
+        Ok(())
     }
 
     fn batch_size_is_positive(&self) -> Result<()> {
@@ -342,14 +464,16 @@ impl TrainConfig {
         ))
     }
 
-    /// The text of `RUN/config.toml`: every setting but the thread count (which belongs to the
-    /// machine, not the run), with paths made absolute so the file works from any directory.
+    /// The text of `RUN/config.toml`: every setting but the thread count and the memory limit
+    /// (which belong to the machine, not the run), with paths made absolute so the file works from any directory.
     ///
     /// # Errors
     /// [`Error::Config`] on `--data` or `--init` when a path cannot be made absolute.
     pub fn to_toml(&self) -> Result<String> {
         let mut c = self.clone();
+        // Both describe the machine, not the run.
         c.threads.threads = None;
+        c.parallel.max_memory = None;
         for (flag, path) in [("--data", &mut c.data.data), ("--init", &mut c.model.init)] {
             if let Some(p) = path {
                 *p = absolute(p).map_err(|e| {
@@ -505,6 +629,43 @@ mod tests {
                 "{flag} is no setting"
             );
         }
+    }
+
+    #[test]
+    fn a_setting_that_would_do_nothing_is_refused_naming_what_it_needs() {
+        type Case = (&'static str, fn(&mut TrainConfig), &'static str);
+        let cases: &[Case] = &[
+            (
+                "--momentum",
+                |c| {
+                    c.optim.optimizer = OptimizerKind::Adam;
+                    c.optim.momentum = 0.5;
+                },
+                "--optimizer sgd",
+            ),
+            ("--beta1", |c| c.optim.beta1 = 0.8, "--optimizer adam"),
+            ("--eps", |c| c.optim.eps = 1e-6, "--optimizer adam"),
+            ("--min-lr", |c| c.lr.min_lr = 0.001, "--schedule cosine"),
+            ("--lr-gamma", |c| c.lr.lr_gamma = 0.5, "--schedule step"),
+            ("--base-batch", |c| c.lr.base_batch = 64, "--lr-scaling"),
+            (
+                "--decay-bias",
+                |c| c.optim.decay_bias = true,
+                "--weight-decay",
+            ),
+            ("--min-delta", |c| c.run.min_delta = 0.1, "--patience"),
+        ];
+        for (flag, change, needs) in cases {
+            let mut c = TrainConfig::default();
+            change(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{flag}: ")), "{e}");
+            assert!(e.contains("has no effect") && e.contains(needs), "{e}");
+        }
+        // The default values are no request: a config.toml holds every setting.
+        let mut adam = TrainConfig::default();
+        adam.optim.optimizer = OptimizerKind::Adam;
+        assert!(adam.validate().is_ok());
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 mod config;
 mod early_stop;
-mod memory;
 mod metrics;
 mod observer;
 mod progress;
@@ -10,7 +9,6 @@ mod trainer;
 
 pub use config::{RunFlags, RunSettings, TrainConfig, TrainFlags};
 pub use early_stop::{EarlyStopping, Verdict};
-pub use memory::MemoryPlan;
 pub use metrics::{EpochMetrics, EvalPoint, NoiseMetrics, PhaseTimes, RunInfo};
 pub use observer::{Both, Observer, Silent};
 pub use progress::{Progress, RunIdentity, Snapshot, TrainState};
