@@ -20,19 +20,7 @@ fn train(root: &Path, data: &Path, extra: &[&str]) -> Vec<OsString> {
 
 /// `dptrain train --data DATA --out OUT --epochs 1 --threads 1 EXTRA…`.
 fn train_to(out: &Path, data: &Path, extra: &[&str]) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![
-        "train".into(),
-        "--data".into(),
-        data.into(),
-        "--out".into(),
-        out.into(),
-        "--epochs".into(),
-        "1".into(),
-        "--threads".into(),
-        "1".into(),
-    ];
-    args.extend(extra.iter().map(OsString::from));
-    args
+    common::train_args(data, out, extra)
 }
 
 /// `dptrain inspect DATA`.

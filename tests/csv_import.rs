@@ -11,15 +11,7 @@ use dptrain::data::{Dataset, LabelBound, TargetKind};
 
 /// `dptrain import csv FILE --out OUT EXTRA…`.
 fn import(file: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![
-        "import".into(),
-        "csv".into(),
-        file.into(),
-        "--out".into(),
-        out.into(),
-    ];
-    args.extend(extra.iter().map(OsString::from));
-    args
+    common::import_args(file, out, extra)
 }
 
 /// A temporary directory holding `d.csv` with `text`.

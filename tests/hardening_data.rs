@@ -15,32 +15,12 @@ use common::{
 
 /// `dptrain train --data DATA --out OUT --epochs 1 --threads 1 EXTRA…`.
 fn train(data: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![
-        "train".into(),
-        "--data".into(),
-        data.into(),
-        "--out".into(),
-        out.into(),
-        "--epochs".into(),
-        "1".into(),
-        "--threads".into(),
-        "1".into(),
-    ];
-    args.extend(extra.iter().map(OsString::from));
-    args
+    common::train_args(data, out, extra)
 }
 
 /// `dptrain import csv FILE --out OUT EXTRA…`.
 fn import(file: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![
-        "import".into(),
-        "csv".into(),
-        file.into(),
-        "--out".into(),
-        out.into(),
-    ];
-    args.extend(extra.iter().map(OsString::from));
-    args
+    common::import_args(file, out, extra)
 }
 
 /// `dptrain gen --out OUT EXTRA…`.

@@ -5,7 +5,7 @@
 #![allow(dead_code)] // shared by several test binaries, each uses a subset
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::SystemTime;
@@ -299,4 +299,34 @@ where
 pub fn skip(test: &str, why: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "test {test} SKIPPED: {why}");
+}
+
+/// `dptrain train --data DATA --out OUT --epochs 1 --threads 1 EXTRA…`.
+pub fn train_args(data: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "train".into(),
+        "--data".into(),
+        data.into(),
+        "--out".into(),
+        out.into(),
+        "--epochs".into(),
+        "1".into(),
+        "--threads".into(),
+        "1".into(),
+    ];
+    args.extend(extra.iter().map(OsString::from));
+    args
+}
+
+/// `dptrain import csv FILE --out OUT EXTRA…`.
+pub fn import_args(file: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "import".into(),
+        "csv".into(),
+        file.into(),
+        "--out".into(),
+        out.into(),
+    ];
+    args.extend(extra.iter().map(OsString::from));
+    args
 }
