@@ -1230,3 +1230,30 @@ fn classes_given_with_labels_still_count_and_check_the_labels() {
     );
     assert_eq!(json(&run.join("summary.json"))["sizes"][2], 5);
 }
+
+/// #21: a dataset whose labels.json names more classes than its labels show trains that many
+/// classes without --classes, and records it.
+#[test]
+fn the_class_count_comes_from_labels_json_when_it_names_more_classes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("cls");
+    make_classification_dir(&data, 60, 3, 3); // labels 0..2
+    std::fs::write(data.join("labels.json"), r#"["a", "b", "c", "d"]"#).unwrap();
+    let run = root.join("run");
+    dptrain_ok(
+        root,
+        [
+            "train",
+            "--data",
+            &s(&data),
+            "--epochs",
+            "1",
+            "--out",
+            &s(&run),
+        ],
+    );
+    assert_eq!(json(&run.join("summary.json"))["sizes"][2], 4);
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("classes = 4"), "{config}");
+}

@@ -79,6 +79,21 @@ impl Session {
         });
         let data_dir = config.data.data.clone();
         let init_path = config.model.init.clone();
+        let labels = match &data_dir {
+            Some(dir) if dir.join("labels.json").exists() => {
+                Some(read_labels(&dir.join("labels.json"))?)
+            }
+            _ => None,
+        };
+        // The class count comes from the dataset's own names when it names more classes than
+        // its labels show (a split without the last classes) and --classes is not given.
+        let mut config = config;
+        if let (Some(names), None, crate::data::TargetKind::Classification { classes }) =
+            (&labels, config.data.classes, dataset.kind())
+            && names.len() > classes
+        {
+            config.data.classes = Some(names.len());
+        }
         let trainer = Trainer::new(dataset, config, threads)?.with_stop_flag(stop);
         // Before anything proportional to the model is allocated.
         let reads_weights = init_path.is_some() || matches!(output, Output::Resume(_));
@@ -91,12 +106,6 @@ impl Session {
         if let Some(limit) = MemoryLimit::find(trainer.config().parallel.max_memory) {
             need.check(&limit)?;
         }
-        let labels = match &data_dir {
-            Some(dir) if dir.join("labels.json").exists() => {
-                Some(read_labels(&dir.join("labels.json"))?)
-            }
-            _ => None,
-        };
         if let (Some(labels), Some(dir)) = (&labels, &data_dir)
             && labels.len() != trainer.mlp().outputs()
         {
