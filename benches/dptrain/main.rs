@@ -8,6 +8,7 @@ use criterion::{criterion_group, criterion_main};
 mod all_reduce;
 mod batch_size;
 mod matmul;
+mod peak;
 mod pipeline;
 mod seed_run;
 mod step;
@@ -19,6 +20,7 @@ criterion_group!(
     step::bench,
     all_reduce::bench,
     matmul::bench,
+    peak::bench,
     batch_size::bench
 );
 criterion_main!(benches);

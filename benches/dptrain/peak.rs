@@ -1,0 +1,235 @@
+//! This machine's FMA peak, measured, and each matrix kernel's share of it at the shard shapes of
+//! the large MLP, so that every efficiency figure is a ratio to a number measured in the same
+//! run on the same core.
+//!
+//! `cargo bench -- peak` runs criterion's groups (`peak/fma` and `peak/kernel`, throughput in
+//! FLOP/s) and then prints one table: GFLOP/s and % of the single-core FMA peak for the forward
+//! (`X · Wᵀ`), weight-gradient (`dZᵀ · X`) and input-gradient (`dZ · W`) products at m = 64 and
+//! 128 rows, k, n ∈ {784, 1024}, with the kernels' instruction set.
+//!
+//! The peak loop keeps 12 independent accumulators (enough to cover the FMA latency on the two
+//! FMA ports of current x86 cores) in the widest vectors the CPU has: AVX-512, else AVX2.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use dptrain::model::matmul::{Accum, Mat, kernel_isa, matmul};
+
+/// Independent accumulators of the peak loop.
+const ACCUMULATORS: usize = 12;
+/// Iterations of one call of the peak loop.
+const ITERS: usize = 1 << 16;
+
+/// The vector width the peak loop uses on this CPU, in f32 lanes, and its name.
+fn peak_isa() -> (usize, &'static str) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return (16, "avx512");
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            return (8, "avx2-fma");
+        }
+    }
+    (1, "scalar")
+}
+
+/// FLOPs of one call of [`fma_loop`].
+fn flops_per_call() -> u64 {
+    (ITERS * ACCUMULATORS * peak_isa().0 * 2) as u64
+}
+
+/// One call of the peak loop; returns a value that depends on every FMA.
+fn fma_loop(seed: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F was detected just above.
+            return unsafe { fma_loop_avx512(seed) };
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: FMA (and AVX, which it implies) was detected just above.
+            return unsafe { fma_loop_avx2(seed) };
+        }
+    }
+    let mut acc = [seed; ACCUMULATORS];
+    for _ in 0..ITERS {
+        for a in &mut acc {
+            *a = a.mul_add(0.999_999, 1e-7);
+        }
+    }
+    acc.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_avx512(seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let mul = _mm512_set1_ps(0.999_999);
+    let add = _mm512_set1_ps(1e-7);
+    let mut acc = [_mm512_set1_ps(seed); ACCUMULATORS];
+    for _ in 0..ITERS {
+        for a in &mut acc {
+            *a = _mm512_fmadd_ps(*a, mul, add);
+        }
+    }
+    let mut out = [0f32; 16];
+    let sum = acc
+        .iter()
+        .fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a));
+    // SAFETY: `out` holds 16 f32, the width of one __m512 store.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), sum) };
+    out.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,fma")]
+unsafe fn fma_loop_avx2(seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let mul = _mm256_set1_ps(0.999_999);
+    let add = _mm256_set1_ps(1e-7);
+    let mut acc = [_mm256_set1_ps(seed); ACCUMULATORS];
+    for _ in 0..ITERS {
+        for a in &mut acc {
+            *a = _mm256_fmadd_ps(*a, mul, add);
+        }
+    }
+    let mut out = [0f32; 8];
+    let sum = acc
+        .iter()
+        .fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a));
+    // SAFETY: `out` holds 8 f32, the width of one __m256 store.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
+    out.iter().sum()
+}
+
+/// The three products of a layer, at one shape.
+struct Shapes {
+    m: usize,
+    k: usize,
+    n: usize,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    dz: Vec<f32>,
+}
+
+impl Shapes {
+    fn new(m: usize, k: usize, n: usize) -> Self {
+        let fill = |len: usize, a: usize| (0..len).map(|i| ((i * a) % 13) as f32 * 0.1).collect();
+        Shapes {
+            m,
+            k,
+            n,
+            x: fill(m * k, 7),
+            w: fill(n * k, 3),
+            dz: fill(m * n, 5),
+        }
+    }
+
+    fn flops(&self) -> u64 {
+        2 * (self.m * self.k * self.n) as u64
+    }
+
+    /// Runs product `which` (0 forward, 1 weight gradient, 2 input gradient) into `out`.
+    fn run(&self, which: usize, out: &mut [f32]) {
+        let (m, k, n) = (self.m, self.k, self.n);
+        let x = Mat::row_major(&self.x, m, k);
+        let w = Mat::row_major(&self.w, n, k);
+        let dz = Mat::row_major(&self.dz, m, n);
+        match which {
+            0 => matmul(&mut out[..m * n], x, w.t(), Accum::Replace),
+            1 => matmul(&mut out[..n * k], dz.t(), x, Accum::Replace),
+            _ => matmul(&mut out[..m * k], dz, w, Accum::Replace),
+        }
+    }
+}
+
+const PRODUCTS: [&str; 3] = ["forward X·Wt", "weight grad dZt·X", "input grad dZ·W"];
+
+fn shapes() -> Vec<(usize, usize, usize)> {
+    let mut v = Vec::new();
+    for m in [64, 128] {
+        for k in [784, 1024] {
+            for n in [784, 1024] {
+                v.push((m, k, n));
+            }
+        }
+    }
+    v
+}
+
+/// Median FLOP/s of `f` (doing `flops` per call) over 7 samples of about 40 ms each.
+fn rate(flops: u64, mut f: impl FnMut()) -> f64 {
+    f(); // warm: packing buffers, caches
+    let mut samples: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            let mut calls = 0u64;
+            while t.elapsed() < Duration::from_millis(40) {
+                f();
+                calls += 1;
+            }
+            (calls * flops) as f64 / t.elapsed().as_secs_f64()
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[3]
+}
+
+pub fn bench(c: &mut Criterion) {
+    let (_, isa) = peak_isa();
+    let mut g = c.benchmark_group("peak/fma");
+    g.throughput(Throughput::Elements(flops_per_call()));
+    g.bench_function(format!("{isa}_{ACCUMULATORS}_accumulators"), |b| {
+        b.iter(|| fma_loop(black_box(1.0)))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("peak/kernel");
+    g.sample_size(20);
+    let mut out = vec![0f32; 1024 * 1024];
+    for (m, k, n) in shapes() {
+        let s = Shapes::new(m, k, n);
+        g.throughput(Throughput::Elements(s.flops()));
+        for (which, name) in PRODUCTS.iter().enumerate() {
+            let id = format!("{}/{m}x{k}x{n}", name.split(' ').next().unwrap_or(name));
+            g.bench_function(format!("{id}_{which}"), |b| {
+                b.iter(|| s.run(which, &mut out))
+            });
+        }
+    }
+    g.finish();
+
+    // The table (with `cargo bench -- peak` only: it takes a few seconds): every share against a
+    // peak measured here, now, on this core.
+    if !std::env::args().skip(1).any(|a| a.contains("peak")) {
+        return;
+    }
+    let peak = rate(flops_per_call(), || {
+        black_box(fma_loop(black_box(1.0)));
+    });
+    eprintln!(
+        "\nFMA peak, one core ({isa}, {ACCUMULATORS} accumulators): {:.1} GFLOP/s; matrix \
+         kernels: {}",
+        peak / 1e9,
+        kernel_isa()
+    );
+    eprintln!(
+        "{:>16} {:>20} {:>10} {:>8}",
+        "m x k x n", "product", "GFLOP/s", "of peak"
+    );
+    for (m, k, n) in shapes() {
+        let s = Shapes::new(m, k, n);
+        for (which, name) in PRODUCTS.iter().enumerate() {
+            let r = rate(s.flops(), || s.run(which, &mut out));
+            eprintln!(
+                "{:>16} {:>20} {:>10.1} {:>7.0}%",
+                format!("{m}x{k}x{n}"),
+                name,
+                r / 1e9,
+                100.0 * r / peak
+            );
+        }
+    }
+}
