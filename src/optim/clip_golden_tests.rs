@@ -26,37 +26,11 @@
 // script's output verbatim.
 #![allow(clippy::excessive_precision)]
 
+use super::golden_tests::{B0, GRADS_B, GRADS_W, W0};
 use super::{OptimSettings, Optimizer, OptimizerKind, ParamGroup, clip_grad_norm};
 
-const W0: [[f32; 3]; 2] = [
-    [5.000000000e-01, -2.500000000e-01, 1.000000000e+00],
-    [7.500000000e-01, 1.000000000e-01, -6.000000000e-01],
-];
-const B0: [f32; 2] = [2.000000000e-01, -3.000000000e-01];
-const GRADS_W: [[[f32; 3]; 2]; 4] = [
-    [
-        [1.000000000e-01, -2.000000000e-01, 3.000000000e-01],
-        [-4.000000000e-01, 5.000000000e-01, -6.000000000e-01],
-    ],
-    [
-        [2.500000000e-01, 5.000000000e-02, -1.500000000e-01],
-        [3.500000000e-01, -4.500000000e-01, 5.500000000e-01],
-    ],
-    [
-        [-3.000000000e-01, 2.000000000e-01, 1.000000000e-01],
-        [0.000000000e+00, -1.000000000e-01, 2.000000000e-01],
-    ],
-    [
-        [5.000000000e-02, -5.000000000e-02, 4.000000000e-01],
-        [-2.000000000e-01, 3.000000000e-01, -3.500000000e-01],
-    ],
-];
-const GRADS_B: [[f32; 2]; 4] = [
-    [1.500000000e-01, -2.500000000e-01],
-    [-5.000000000e-02, 4.000000000e-01],
-    [3.000000000e-01, 1.000000000e-01],
-    [-2.000000000e-01, -1.500000000e-01],
-];
+// The initial params and per-step gradients (W0, B0, GRADS_W, GRADS_B) are the script's first
+// lines of output, the same literals as sgd_golden.py's: taken from `golden_tests`.
 
 // CLIP_SGD_MOMENTUM_WD: SGD {'lr': 0.1, 'momentum': 0.9, 'dampening': 0.0, 'nesterov': False} weight_decay(w)=0.01 weight_decay(b)=0.0 max_norm=0.5 (always clips)
 // clamped clip coefficient per step: 5.012542009e-01, 5.337598920e-01, 9.284749031e-01, 7.216867805e-01

@@ -171,6 +171,15 @@ impl MemoryNeed {
 
     /// One line: the total and the parts of at least 1% of it.
     pub fn describe(&self) -> String {
+        format!(
+            "expected peak memory about {} ({}); the dataset is mapped, not copied",
+            ByteSize(self.total()),
+            self.parts_that_matter()
+        )
+    }
+
+    /// The parts of at least 1% of the whole, with their sizes.
+    fn parts_that_matter(&self) -> String {
         let total = self.total();
         let shown: Vec<String> = self
             .parts
@@ -178,11 +187,7 @@ impl MemoryNeed {
             .filter(|p| p.bytes.saturating_mul(100) >= total)
             .map(|p| format!("{} {}", p.what, ByteSize(p.bytes)))
             .collect();
-        format!(
-            "expected peak memory about {} ({}); the dataset is mapped, not copied",
-            ByteSize(total),
-            shown.join(", ")
-        )
+        shown.join(", ")
     }
 
     /// The whole need.
@@ -210,13 +215,6 @@ impl MemoryNeed {
             "--val-fraction" => "use a smaller --val-fraction",
             _ => "the limit is below what any run needs",
         };
-        // The parts that matter: each at least 1% of the whole.
-        let shown: Vec<String> = self
-            .parts
-            .iter()
-            .filter(|p| p.bytes.saturating_mul(100) >= total)
-            .map(|p| format!("{} {}", p.what, ByteSize(p.bytes)))
-            .collect();
         let sizes: Vec<String> = self.sizes.iter().map(usize::to_string).collect();
         Err(Error::config(
             flag,
@@ -226,7 +224,7 @@ impl MemoryNeed {
                 sizes.join("→"),
                 self.params,
                 ByteSize(total),
-                shown.join(", "),
+                self.parts_that_matter(),
                 ByteSize(limit.bytes),
                 limit.source
             ),
