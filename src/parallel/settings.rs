@@ -44,7 +44,7 @@ settings! {
         /// Rows per shard, the unit of parallel work (part of the numerics).
         #[arg(value_name = "N")]
         numbers shard_size: usize = 128;
-        /// Batches assembled ahead of the trainer [default: 2, more for small batches: enough for 1024 rows].
+        /// Chunks (a batch, or 16 shards of a larger one) assembled ahead of the trainer [default: 2, more for small batches: enough for 1024 rows].
         #[arg(value_name = "N")]
         speed prefetch: usize;
         /// Memory the run may use, e.g. 64G (K, M, G, T: powers of 1024); a run that needs more is refused before it allocates [default: the cgroup's memory limit where one is set, else physical memory].
