@@ -266,6 +266,12 @@ impl<'a> ReadAheadPlan<'a> {
                 ReadAhead::Drop
             },
         };
+        if plan.done == ReadAhead::Drop {
+            // Whatever an earlier pass left in the page cache (the validation when the files
+            // were opened, the last epoch's last window) would be reclaimed only after the
+            // blocks read ahead for this epoch, which it then evicts before they are used.
+            dataset.advise_rows(0..dataset.rows(), ReadAhead::Drop);
+        }
         plan.window_end = plan.window_len(0);
         while plan.window_end <= from && plan.window_end < sampler.rows() {
             plan.window += 1;
