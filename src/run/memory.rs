@@ -22,7 +22,8 @@ const WAVE: usize = crate::parallel::WAVE;
 
 /// What the process needs besides the run's buffers: code, the thread pool, the matrix
 /// kernels' packing buffers (per thread), the allocator's slack.
-/// Measured (`scripts/memory_check.py`): a run of a 784→8→10 model peaks at 7.5 MB of
+/// Measured (`scripts/memory_check.py --data D --hidden 8 --batch-size 256`, D 200,000 × 784): a
+/// run of a 784→8→10 model peaks at 7.5 MB of
 /// anonymous memory in all, buffers included; these allow for that with room to spare.
 const BASE_BYTES: u64 = 12 << 20;
 const PER_THREAD_BYTES: u64 = 2 << 20;
@@ -339,7 +340,8 @@ mod tests {
     #[test]
     fn a_run_that_fits_in_100_mib_is_not_refused() {
         // scripts/memory_starved.py trains 2048→512→10 at batch 256 in a 100 MiB cgroup, and
-        // peaks at about 35 MB of anonymous memory: the estimate must let it run.
+        // peaks at 34.8 MB of anonymous memory (`scripts/memory_check.py --data D --hidden 512
+        // --batch-size 256 --epochs 1 --val-fraction 0.01`): the estimate must let it run.
         let data = Arc::new(
             SyntheticSpec {
                 task: crate::data::Task::Classification,
