@@ -1,7 +1,7 @@
 //! Per-shard gradients on a rayon pool, reduced in a fixed order into the batch-mean gradient.
 
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use crate::loss::{Loss, LossSum, Targets};
 use crate::model::matmul::Accum;
 use crate::model::{DropoutKey, Mlp, Mode, Workspace};
+use crate::parallel::collective::{Collective, Share, SingleProcess, Tag};
 use crate::parallel::noise::NoiseSample;
 
 /// Shard gradients computed before they are reduced into the output: bounds the memory held in
@@ -17,6 +18,10 @@ pub const WAVE: usize = 16;
 
 /// Chunk of the parameter vector one reduction task sums (fits the L2 cache with a few inputs).
 const REDUCE_CHUNK: usize = 1 << 14;
+
+/// Chunk of a running sum sent along the chain at a time (1 MiB, a whole number of reduction
+/// chunks): small enough that the next rank starts adding while the rest is on its way.
+const CHAIN_CHUNK: usize = 16 * REDUCE_CHUNK;
 
 /// Whether a training step also measures what the gradient-noise scale needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +50,8 @@ pub struct StepResult {
     pub loss: LossSum,
     /// The step's gradient-noise estimates, when asked for and the batch has two shards or more.
     pub noise: Option<NoiseSample>,
+    /// Whether any process asked to stop after this step.
+    pub stop: bool,
 }
 
 /// Where a step's time went.
@@ -62,15 +69,67 @@ pub struct StepTimes {
 pub struct StepAccumulator {
     /// Shards in the whole batch.
     shards: usize,
+    /// The shards this process computes (all of them in one process).
+    mine: Range<usize>,
     /// Rows the mean is taken over.
     mean_over: usize,
-    /// Shards added so far.
+    /// The next shard expected.
     done: usize,
-    total: LossSum,
-    sum_small: f64,
+    /// Shard buffers, taken from the engine's pool for the step.
+    bufs: Vec<Vec<f32>>,
+    /// Buffers at the front of `bufs` computed but not yet added: the sum of the shards before
+    /// this process's has not arrived yet.
+    pending: usize,
+    /// Rows of each pending shard.
+    pending_rows: [usize; WAVE],
+    /// Whether the gradient holds the sum of every shard before `done`.
+    joined: bool,
+    /// The scalars that came along the chain with the shards before this process's.
+    trailer: Option<Trailer>,
+    /// Per-shard loss sums of this process's shards, in shard order.
+    losses: Vec<LossSum>,
+    /// Per-shard terms of the noise estimate (squared norms of the shard means).
+    small: Vec<f64>,
+    /// `|G_big|²`, once the batch's gradient is complete here.
     big: f64,
     /// Per-chunk sums of squares for the noise estimate (with two shards or more).
     squares: Option<Vec<[f64; WAVE + 1]>>,
+}
+
+/// What travels along the chain after a running sum's chunks: the loss sums, the noise terms
+/// and the stop flag of the shards so far; the last rank adds `|G_big|²` and broadcasts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Trailer {
+    loss: LossSum,
+    small: f64,
+    stop: bool,
+    big: f64,
+}
+
+impl Trailer {
+    const LEN: usize = 5;
+
+    fn to_array(self) -> [f64; Self::LEN] {
+        [
+            self.loss.sum,
+            self.loss.correct as f64, // exact below 2^53 rows
+            self.small,
+            f64::from(u8::from(self.stop)),
+            self.big,
+        ]
+    }
+
+    fn from_array(a: [f64; Self::LEN]) -> Self {
+        Trailer {
+            loss: LossSum {
+                sum: a[0],
+                correct: a[1] as usize,
+            },
+            small: a[2],
+            stop: a[3] != 0.0,
+            big: a[4],
+        }
+    }
 }
 
 /// Computes batch gradients shard by shard.
@@ -91,6 +150,10 @@ pub struct GradientEngine {
     buffers: Mutex<Vec<Vec<f32>>>,
     /// Per-chunk sums of squares for the noise scale, `[chunk][shard…, output]`.
     squares: Mutex<Vec<[f64; WAVE + 1]>>,
+    /// Per-shard loss sums and noise terms of a step (kept between steps: no allocation).
+    lists: Mutex<(Vec<LossSum>, Vec<f64>)>,
+    /// The processes the batch is shared with.
+    collective: Arc<dyn Collective>,
 }
 
 impl GradientEngine {
@@ -107,7 +170,22 @@ impl GradientEngine {
             workspaces: Mutex::new(Vec::new()),
             buffers: Mutex::new(Vec::new()),
             squares: Mutex::new(Vec::new()),
+            lists: Mutex::new((Vec::new(), Vec::new())),
+            collective: Arc::new(SingleProcess),
         }
+    }
+
+    /// Shares every batch with the processes of `collective`: this process computes its
+    /// [`Share`] of the shards, and the sum continues along the chain (see
+    /// [`crate::parallel::collective`]), so the gradient is bit-identical to one process's.
+    pub fn with_collective(mut self, collective: Arc<dyn Collective>) -> Self {
+        self.collective = collective;
+        self
+    }
+
+    /// The part of every batch this process computes.
+    pub fn share(&self) -> Share {
+        self.collective.share()
     }
 
     /// The model.
@@ -206,11 +284,12 @@ impl GradientEngine {
     ) -> StepResult {
         let mut step = self.begin_step(batch.rows, mean_over, noise);
         self.add_shards(&mut step, params, batch, 0, key, grad, times);
-        self.finish_step(step)
+        self.finish_step(step, grad, false, times)
     }
 
     /// Starts a step over a batch of `batch_rows` rows (the mean is over `mean_over` rows),
-    /// whose shards then arrive in runs ([`GradientEngine::add_shards`]).
+    /// whose shards then arrive in runs ([`GradientEngine::add_shards`]): all of them in one
+    /// process, this process's [`Share`] when a batch is shared.
     pub fn begin_step(
         &self,
         batch_rows: usize,
@@ -218,14 +297,32 @@ impl GradientEngine {
         noise: NoiseEstimate,
     ) -> StepAccumulator {
         let shards = batch_rows.div_ceil(self.shard_size);
-        let squares = (noise == NoiseEstimate::Measure && shards > 1)
-            .then(|| std::mem::take(&mut *self.squares.lock().expect("squares")));
+        let mine = self.share().shards(shards);
+        let squares = (noise == NoiseEstimate::Measure && shards > 1).then(|| {
+            let mut sq = std::mem::take(&mut *self.squares.lock().expect("squares"));
+            sq.resize(
+                self.mlp.num_params().div_ceil(REDUCE_CHUNK),
+                [0.0; WAVE + 1],
+            );
+            sq
+        });
+        let bufs = std::mem::take(&mut *self.buffers.lock().expect("buffer pool"));
+        let (mut losses, mut small) = std::mem::take(&mut *self.lists.lock().expect("lists"));
+        losses.clear();
+        small.clear();
         StepAccumulator {
             shards,
+            done: mine.start,
+            // Nothing comes before the first shard: the running sum starts here.
+            joined: mine.start == 0,
+            mine,
             mean_over,
-            done: 0,
-            total: LossSum::default(),
-            sum_small: 0.0,
+            bufs,
+            pending: 0,
+            pending_rows: [0; WAVE],
+            trailer: None,
+            losses,
+            small,
             big: 0.0,
             squares,
         }
@@ -233,16 +330,21 @@ impl GradientEngine {
 
     /// Adds the gradients of the shards of `run` into `grad`: `run` holds the batch's rows from
     /// `offset` on (a multiple of the shard size), a whole number of shards unless it is the
-    /// batch's last run. Runs must come in row order.
+    /// batch's last run. Runs must come in row order, and cover this process's share of the
+    /// batch (see [`Share::rows`]).
     ///
     /// # Determinism
     /// The shard gradients are summed in shard order whatever the runs are: cutting a batch into
     /// runs changes neither the shards nor the order of their sum, so a step streamed run by
     /// run ends on the same bits as the whole batch at once.
     ///
+    /// A process whose share does not start the batch keeps its first wave of shard gradients
+    /// until the sum of the shards before them arrives (at its next wave, or at the end of the
+    /// step), then adds them in order.
+    ///
     /// # Panics
-    /// If `offset` is not where the previous run ended, or a run that is not the last has a
-    /// partial shard.
+    /// If `offset` is not where the previous run ended, a run that is not the last has a
+    /// partial shard, or a run goes past this process's share.
     #[allow(clippy::too_many_arguments)] // one run's inputs and outputs, each distinct
     pub fn add_shards(
         &self,
@@ -262,31 +364,35 @@ impl GradientEngine {
         );
         let shards = run.rows.div_ceil(s);
         assert!(
-            step.done + shards == step.shards || run.rows.is_multiple_of(s),
+            step.done + shards <= step.mine.end,
+            "a run goes past this process's shards"
+        );
+        assert!(
+            step.done + shards == step.mine.end || run.rows.is_multiple_of(s),
             "only the batch's last run may end in a partial shard"
         );
         let t0 = Instant::now();
         if step.shards == 1 {
             let loss = self.shard_gradient(params, run, offset, 0, step.mean_over, key, grad);
             times.compute += t0.elapsed();
-            step.total.add(loss);
+            step.losses.push(loss);
             step.done = 1;
             return;
         }
-        if let Some(sq) = step.squares.as_mut() {
-            sq.resize(grad.len().div_ceil(REDUCE_CHUNK), [0.0; WAVE + 1]);
-        }
-        // Take the whole pool out (no allocation: a Vec moves), grow it on first use only.
-        let mut bufs = std::mem::take(&mut *self.buffers.lock().expect("buffer pool"));
-        while bufs.len() < shards.min(WAVE) {
-            bufs.push(vec![0.0; self.mlp.num_params()]);
+        // Grow the pool on first use only.
+        while step.bufs.len() < step.mine.len().min(WAVE) {
+            step.bufs.push(vec![0.0; self.mlp.num_params()]);
         }
         let mut sums = [LossSum::default(); WAVE];
         for first in (0..shards).step_by(WAVE) {
             let n = WAVE.min(shards - first);
+            if step.pending > 0 {
+                // The buffers are needed again: wait for the sum before this process's shards.
+                self.join(step, grad, times, false);
+            }
             let t = Instant::now();
             let mean_over = step.mean_over;
-            bufs[..n]
+            step.bufs[..n]
                 .par_iter_mut()
                 .zip(&mut sums[..n])
                 .enumerate()
@@ -294,62 +400,236 @@ impl GradientEngine {
                     *sum = self.shard_gradient(params, run, offset, first + i, mean_over, key, buf);
                 });
             times.compute += t.elapsed();
-            let t = Instant::now();
-            let last = step.done + n == step.shards;
-            // The step's first shard is copied, not added to zero.
-            let accum = if step.done == 0 {
-                Accum::Replace
-            } else {
-                Accum::Add
-            };
-            match step.squares.as_mut() {
-                None => reduce_in_order(grad, &bufs[..n], accum),
-                Some(sq) => {
-                    reduce_with_squares(grad, &bufs[..n], accum, last, sq);
-                    // Chunk partials combined in chunk order, shards in shard order.
-                    for i in 0..n {
-                        let rows = self.shard(run, first + i).1.rows;
-                        // A shard buffer holds its rows' gradient sum over the batch size:
-                        // scale to the shard's own mean.
-                        let scale = mean_over as f64 / rows as f64;
-                        let norm: f64 = sq.iter().map(|c| c[i]).sum();
-                        step.sum_small += norm * scale * scale;
-                    }
-                    if last {
-                        step.big = sq.iter().map(|c| c[WAVE]).sum();
-                    }
-                }
+            step.losses.extend_from_slice(&sums[..n]);
+            let mut rows = [0; WAVE];
+            for (i, r) in rows[..n].iter_mut().enumerate() {
+                *r = self.shard(run, first + i).1.rows;
             }
-            times.reduce += t.elapsed();
-            for s in &sums[..n] {
-                step.total.add(*s);
+            if step.joined {
+                let t = Instant::now();
+                // The step's first shard is copied, not added to zero.
+                let accum = if step.done == 0 {
+                    Accum::Replace
+                } else {
+                    Accum::Add
+                };
+                let last = step.done + n == step.shards;
+                let squares = step.squares.as_deref_mut().map(|sq| (sq, last));
+                reduce_range(grad, 0, &step.bufs[..n], accum, squares);
+                self.record_norms(step, &rows[..n], last);
+                times.reduce += t.elapsed();
+            } else {
+                step.pending = n;
+                step.pending_rows = rows;
             }
             step.done += n;
         }
-        *self.buffers.lock().expect("buffer pool") = bufs;
     }
 
-    /// Ends a step whose every shard was added: the batch's summed loss and, when measured,
-    /// the noise estimates.
-    ///
-    /// # Panics
-    /// If shards of the batch are missing.
-    pub fn finish_step(&self, step: StepAccumulator) -> StepResult {
-        assert_eq!(step.done, step.shards, "a step ended before its last shard");
-        let noise = step.squares.map(|sq| {
-            *self.squares.lock().expect("squares") = sq;
-            NoiseSample::estimate(step.shards, step.mean_over, step.sum_small, step.big)
-        });
-        StepResult {
-            loss: step.total,
-            noise: noise.flatten(),
+    /// After a pass over the gradient that summed `rows.len()` shards into it: their noise
+    /// terms, in shard order, and `|G_big|²` when the pass was the batch's `last`.
+    fn record_norms(&self, step: &mut StepAccumulator, rows: &[usize], last: bool) {
+        let Some(sq) = step.squares.as_ref() else {
+            return;
+        };
+        // Chunk partials combined in chunk order, shards in shard order.
+        for (i, &r) in rows.iter().enumerate() {
+            // A shard buffer holds its rows' gradient sum over the batch size: scale to the
+            // shard's own mean.
+            let scale = step.mean_over as f64 / r as f64;
+            let norm: f64 = sq.iter().map(|c| c[i]).sum();
+            step.small.push(norm * scale * scale);
+        }
+        if last {
+            step.big = sq.iter().map(|c| c[WAVE]).sum();
         }
     }
 
-    /// The summed loss of `batch` in evaluation mode (no dropout, no gradient).
+    /// Receives, from the previous rank, the running sum of every shard before this process's
+    /// (chunk by chunk) and what came with it, and adds the pending shards into each chunk as it
+    /// arrives; with `forward`, passes each chunk on to the next rank at once.
+    fn join(
+        &self,
+        step: &mut StepAccumulator,
+        grad: &mut [f32],
+        times: &mut StepTimes,
+        forward: bool,
+    ) {
+        let t = Instant::now();
+        let c = &*self.collective;
+        let (prev, next) = (c.rank() - 1, c.rank() + 1);
+        let k = step.pending;
+        let last = step.done == step.shards;
+        for start in (0..grad.len()).step_by(CHAIN_CHUNK) {
+            let range = start..(start + CHAIN_CHUNK).min(grad.len());
+            c.recv_f32(prev, Tag::Chunk, &mut grad[range.clone()]);
+            let squares = step.squares.as_deref_mut().map(|sq| {
+                let chunks = range.start / REDUCE_CHUNK..range.end.div_ceil(REDUCE_CHUNK);
+                (&mut sq[chunks], last)
+            });
+            reduce_range(
+                &mut grad[range.clone()],
+                range.start,
+                &step.bufs[..k],
+                Accum::Add,
+                squares,
+            );
+            if forward {
+                c.send_f32(next, Tag::Chunk, &grad[range]);
+            }
+        }
+        let mut trailer = [0.0; Trailer::LEN];
+        c.recv_f64(prev, Tag::Header, &mut trailer);
+        step.trailer = Some(Trailer::from_array(trailer));
+        let rows = step.pending_rows;
+        self.record_norms(step, &rows[..k], last);
+        step.pending = 0;
+        step.joined = true;
+        times.reduce += t.elapsed();
+    }
+
+    /// Ends a step whose every shard was added: the batch's summed loss, the noise estimates
+    /// when measured, and whether any process asked to `stop`. When the batch is shared, the
+    /// chain ends here: every process then holds the batch's gradient in `grad`, the same bits
+    /// as one process's.
+    ///
+    /// # Panics
+    /// If shards of this process's share are missing.
+    pub fn finish_step(
+        &self,
+        mut step: StepAccumulator,
+        grad: &mut [f32],
+        stop: bool,
+        times: &mut StepTimes,
+    ) -> StepResult {
+        assert_eq!(
+            step.done, step.mine.end,
+            "a step ended before its last shard"
+        );
+        let c = &*self.collective;
+        let (rank, world) = (c.rank(), c.world_size());
+        let own = |step: &StepAccumulator, before: Trailer| {
+            let mut t = before;
+            for s in &step.losses {
+                t.loss.add(*s);
+            }
+            for v in &step.small {
+                t.small += v;
+            }
+            t.stop |= stop;
+            t
+        };
+        let trailer = if world == 1 {
+            Trailer {
+                big: step.big,
+                ..own(&step, Trailer::default())
+            }
+        } else {
+            let t = Instant::now();
+            let sends = rank + 1 < world && step.mine.end > 0;
+            let send_all = |grad: &[f32]| {
+                for start in (0..grad.len()).step_by(CHAIN_CHUNK) {
+                    let end = (start + CHAIN_CHUNK).min(grad.len());
+                    c.send_f32(rank + 1, Tag::Chunk, &grad[start..end]);
+                }
+            };
+            if rank > 0 && step.trailer.is_none() {
+                if step.mine.start > 0 {
+                    // The sum so far arrives; the pending shards (if any) are added to it and
+                    // it goes on to the next rank chunk by chunk.
+                    self.join(&mut step, grad, times, sends);
+                } else {
+                    // Nothing came before: only the scalars.
+                    let mut a = [0.0; Trailer::LEN];
+                    c.recv_f64(rank - 1, Tag::Header, &mut a);
+                    step.trailer = Some(Trailer::from_array(a));
+                    if sends {
+                        send_all(grad);
+                    }
+                }
+            } else if sends {
+                send_all(grad);
+            }
+            let mut trailer = own(&step, step.trailer.unwrap_or_default());
+            trailer.big = step.big;
+            let mut a = trailer.to_array();
+            if rank + 1 < world {
+                c.send_f64(rank + 1, Tag::Header, &a);
+            }
+            // The last rank holds the batch's sum.
+            c.broadcast_f32(world - 1, grad);
+            c.broadcast_f64(world - 1, &mut a);
+            times.reduce += t.elapsed();
+            Trailer::from_array(a)
+        };
+        let noise = step.squares.take().map(|sq| {
+            *self.squares.lock().expect("squares") = sq;
+            NoiseSample::estimate(step.shards, step.mean_over, trailer.small, trailer.big)
+        });
+        *self.buffers.lock().expect("buffer pool") = std::mem::take(&mut step.bufs);
+        *self.lists.lock().expect("lists") = (
+            std::mem::take(&mut step.losses),
+            std::mem::take(&mut step.small),
+        );
+        StepResult {
+            loss: trailer.loss,
+            noise: noise.flatten(),
+            stop: trailer.stop,
+        }
+    }
+
+    /// The summed loss of `batch` in evaluation mode (no dropout, no gradient), in one
+    /// process.
     pub fn eval_loss(&self, params: &[f32], batch: &BatchRef<'_>) -> LossSum {
+        self.shard_losses(params, batch)
+            .into_iter()
+            .fold(LossSum::default(), |mut a, s| {
+                a.add(s);
+                a
+            })
+    }
+
+    /// The summed loss in evaluation mode of a batch of `batch_rows` rows shared between the
+    /// processes: `part` holds this process's rows of it ([`Share::rows`]). Every process gets
+    /// the same sum, added in shard order as [`GradientEngine::eval_loss`] adds it.
+    pub fn eval_loss_shared(
+        &self,
+        params: &[f32],
+        part: &BatchRef<'_>,
+        batch_rows: usize,
+    ) -> LossSum {
+        let c = &*self.collective;
+        let (rank, world) = (c.rank(), c.world_size());
+        debug_assert_eq!(
+            part.rows,
+            self.share().rows(batch_rows, self.shard_size).len()
+        );
+        let mut total = [0.0; 2];
+        if rank > 0 {
+            c.recv_f64(rank - 1, Tag::Header, &mut total);
+        }
+        let mut sum = LossSum {
+            sum: total[0],
+            correct: total[1] as usize,
+        };
+        for s in self.shard_losses(params, part) {
+            sum.add(s);
+        }
+        let mut total = [sum.sum, sum.correct as f64];
+        if rank + 1 < world {
+            c.send_f64(rank + 1, Tag::Header, &total);
+        }
+        c.broadcast_f64(world - 1, &mut total);
+        LossSum {
+            sum: total[0],
+            correct: total[1] as usize,
+        }
+    }
+
+    /// Per-shard evaluation-mode loss sums of `batch`, in shard order.
+    fn shard_losses(&self, params: &[f32], batch: &BatchRef<'_>) -> Vec<LossSum> {
         let shards = batch.rows.div_ceil(self.shard_size);
-        let sums: Vec<LossSum> = (0..shards)
+        (0..shards)
             .into_par_iter()
             .map(|k| {
                 let (_, shard) = self.shard(batch, k);
@@ -363,11 +643,7 @@ impl GradientEngine {
                 self.put_workspace(ws);
                 s
             })
-            .collect();
-        sums.into_iter().fold(LossSum::default(), |mut a, s| {
-            a.add(s);
-            a
-        })
+            .collect()
     }
 }
 
@@ -381,12 +657,40 @@ impl GradientEngine {
 /// # Panics
 /// If a shard is shorter than `out`, or `accum` is [`Accum::Replace`] with no shards.
 pub fn reduce_in_order(out: &mut [f32], shards: &[Vec<f32>], accum: Accum) {
-    out.par_chunks_mut(REDUCE_CHUNK)
-        .enumerate()
-        .for_each(|(c, out)| {
-            let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
-            sum_chunk(out, shards, range, accum);
-        });
+    reduce_range(out, 0, shards, accum, None);
+}
+
+/// [`reduce_in_order`] of the elements `base..base + out.len()` of the shards into `out` (`base`
+/// a multiple of `REDUCE_CHUNK`); with `squares`, also records per chunk each shard's sum of
+/// squares and, when the flag says the pass is the batch's last, the output's (into the entry
+/// after the shards'), `squares[0]` being `out`'s first chunk.
+fn reduce_range(
+    out: &mut [f32],
+    base: usize,
+    shards: &[Vec<f32>],
+    accum: Accum,
+    squares: Option<(&mut [[f64; WAVE + 1]], bool)>,
+) {
+    debug_assert!(base.is_multiple_of(REDUCE_CHUNK));
+    let range = |c: usize, len: usize| base + c * REDUCE_CHUNK..base + c * REDUCE_CHUNK + len;
+    match squares {
+        None => out
+            .par_chunks_mut(REDUCE_CHUNK)
+            .enumerate()
+            .for_each(|(c, out)| sum_chunk(out, shards, range(c, out.len()), accum)),
+        Some((squares, last)) => out
+            .par_chunks_mut(REDUCE_CHUNK)
+            .zip(squares.par_iter_mut())
+            .enumerate()
+            .for_each(|(c, (out, sq))| {
+                let range = range(c, out.len());
+                for (k, b) in shards.iter().enumerate() {
+                    sq[k] = sum_of_squares(&b[range.clone()]);
+                }
+                sum_chunk(out, shards, range, accum);
+                sq[WAVE] = if last { sum_of_squares(out) } else { 0.0 };
+            }),
+    }
 }
 
 /// One chunk of the reduction: `out[range]` (=|+=) `s₀ + s₁ + …`, shard by shard. The one place
@@ -401,28 +705,6 @@ fn sum_chunk(out: &mut [f32], shards: &[Vec<f32>], range: Range<usize>, accum: A
             .zip(&b[range.clone()])
             .for_each(|(o, &g)| *o += g);
     }
-}
-
-/// [`reduce_in_order`] that also records, per chunk, each shard's sum of squares and (in the
-/// `last` wave) the output's, into `squares[chunk]`.
-fn reduce_with_squares(
-    out: &mut [f32],
-    shards: &[Vec<f32>],
-    accum: Accum,
-    last: bool,
-    squares: &mut [[f64; WAVE + 1]],
-) {
-    out.par_chunks_mut(REDUCE_CHUNK)
-        .zip(squares.par_iter_mut())
-        .enumerate()
-        .for_each(|(c, (out, sq))| {
-            let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
-            for (k, b) in shards.iter().enumerate() {
-                sq[k] = sum_of_squares(&b[range.clone()]);
-            }
-            sum_chunk(out, shards, range, accum);
-            sq[WAVE] = if last { sum_of_squares(out) } else { 0.0 };
-        });
 }
 
 /// `Σ v²` in a fixed order: sixteen `f32` lanes (one vector register), combined in `f64`.

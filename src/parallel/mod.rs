@@ -1,17 +1,19 @@
 //! Data parallelism: fixed-size shards, per-shard gradients on a rayon pool, and a fixed-order
 //! all-reduce (in-process by [`GradientEngine`], across processes by a [`Collective`]).
 
-mod collective;
+pub mod collective;
 mod engine;
+mod local;
 mod noise;
 mod settings;
 mod threads;
 
-pub use collective::{Collective, SingleProcess};
+pub use collective::{Collective, Share, SingleProcess, Tag};
 pub use engine::{
     BatchRef, GradientEngine, NoiseEstimate, StepAccumulator, StepResult, StepTimes, WAVE,
     reduce_in_order,
 };
+pub use local::{LocalRank, LocalWorld};
 pub use noise::{NoiseSample, NoiseScale};
 pub use settings::{
     AUTO_PREFETCH_ROWS, ParallelFlags, ParallelSettings, ThreadFlags, ThreadSettings,

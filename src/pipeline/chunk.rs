@@ -20,6 +20,9 @@ pub struct Chunk {
     pub offset: usize,
     /// Rows of the whole batch (the last batch of an epoch may be short).
     pub batch_rows: usize,
+    /// One past the last row of the batch this process computes (`batch_rows` in one
+    /// process; see [`crate::pipeline::Sampler::part`]).
+    pub end: usize,
     /// 0-based epoch the batch belongs to.
     pub epoch: usize,
     /// 0-based step within the epoch.
@@ -41,9 +44,9 @@ impl Chunk {
         }
     }
 
-    /// Whether this chunk ends its batch.
+    /// Whether this chunk ends its batch (this process's part of it).
     pub fn ends_batch(&self) -> bool {
-        self.offset + self.rows == self.batch_rows
+        self.offset + self.rows == self.end
     }
 
     /// Copies the rows `indices` of `dataset` into the buffers (no allocation when the
@@ -55,6 +58,7 @@ impl Chunk {
         self.rows = indices.len();
         self.offset = 0;
         self.batch_rows = indices.len();
+        self.end = indices.len();
         match dataset.kind() {
             TargetKind::Regression { outputs } => {
                 let y = dataset.y_values().expect("regression targets");

@@ -202,11 +202,14 @@ fn produce(
         let mut ahead = ReadAheadPlan::start(dataset, sampler, epoch, first * sampler.batch_size());
         for step in first..sampler.steps_per_epoch() {
             let rows = sampler.batch(&order, step);
-            for offset in (0..rows.len()).step_by(chunks.rows) {
+            let mine = sampler.part(rows.len());
+            // A process with no shards in this batch still gets one (empty) chunk per step.
+            let offsets = (mine.start..mine.end.max(mine.start + 1)).step_by(chunks.rows);
+            for offset in offsets {
                 let Ok(mut chunk) = chunks.empty.recv() else {
                     return; // trainer gone
                 };
-                let part = &rows[offset..(offset + chunks.rows).min(rows.len())];
+                let part = &rows[offset.min(mine.end)..(offset + chunks.rows).min(mine.end)];
                 if let Some(plan) = ahead.as_mut() {
                     plan.reading_from(step * sampler.batch_size() + offset);
                 }
@@ -214,8 +217,9 @@ fn produce(
                 if let Some(s) = standardizer {
                     s.apply(&mut chunk.x);
                 }
-                chunk.offset = offset;
+                chunk.offset = offset.min(mine.end);
                 chunk.batch_rows = rows.len();
+                chunk.end = mine.end;
                 chunk.epoch = epoch;
                 chunk.step = step;
                 if chunks.full.send(chunk).is_err() {

@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use crate::parallel::Share;
 use crate::pipeline::Shuffle;
 use crate::rng::{derive_seed, mix64};
 
@@ -53,6 +54,8 @@ pub struct Sampler {
     blocks: Blocks,
     drop_last: bool,
     seed: u64,
+    /// This process's part of each batch, and the shard size it is cut by.
+    share: (Share, usize),
 }
 
 impl Sampler {
@@ -77,6 +80,7 @@ impl Sampler {
                 window: WINDOW_BLOCKS,
             },
             drop_last,
+            share: (Share::ALL, 1),
             seed,
         }
     }
@@ -88,6 +92,20 @@ impl Sampler {
             window: blocks.window.max(1),
         };
         self
+    }
+
+    /// The same sampler for the process of `share` when batches are shared between processes
+    /// cut into shards of `shard_size` rows: [`Sampler::part`] then gives its rows of a batch.
+    pub fn with_share(mut self, share: Share, shard_size: usize) -> Self {
+        self.share = (share, shard_size.max(1));
+        self
+    }
+
+    /// The positions, in a batch of `batch_rows` rows, of the rows this process computes: the
+    /// whole batch in one process.
+    pub fn part(&self, batch_rows: usize) -> std::ops::Range<usize> {
+        let (share, shard_size) = self.share;
+        share.rows(batch_rows, shard_size)
     }
 
     /// The order.

@@ -62,7 +62,7 @@ pub struct Trainer {
     batch_rows: usize,
     threads: usize,
     standardizer: Option<Arc<Standardizer>>,
-    collective: Box<dyn Collective>,
+    collective: Arc<dyn Collective>,
     stop: Option<Arc<AtomicBool>>,
     eval_every: Option<u64>,
 }
@@ -114,7 +114,7 @@ impl Trainer {
             batch_rows,
             threads,
             standardizer,
-            collective: Box::new(SingleProcess),
+            collective: Arc::new(SingleProcess),
             stop: None,
             eval_every: None,
         })
@@ -165,6 +165,19 @@ impl Trainer {
     pub fn with_stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
         self.stop = Some(flag);
         self
+    }
+
+    /// Trains together with the other processes of `collective`: every process computes its
+    /// share of each batch and the gradient is summed along a chain in shard order, so every
+    /// process ends on the bits one process would (see [`crate::parallel::collective`]).
+    pub fn with_collective(mut self, collective: Arc<dyn Collective>) -> Self {
+        self.collective = collective;
+        self
+    }
+
+    /// The processes this run is shared with.
+    pub fn collective(&self) -> &Arc<dyn Collective> {
+        &self.collective
     }
 
     /// Also evaluates on the validation split every `samples` training samples (at least 1),
@@ -317,7 +330,8 @@ impl Trainer {
                 window: crate::pipeline::WINDOW_BLOCKS,
             },
             None => Blocks::for_row_bytes(self.dataset.features() * 4),
-        });
+        })
+        .with_share(self.collective.share(), cfg.parallel.shard_size);
         let steps = sampler.steps_per_epoch();
         observer.on_start(&RunInfo {
             sizes: self.mlp.sizes().to_vec(),
@@ -413,6 +427,8 @@ struct Run<'t> {
     optimizer_time: Duration,
     eval_time: Duration,
     epoch_started: Instant,
+    /// Whether a process asked to stop, as agreed at the last step.
+    stop_agreed: bool,
 }
 
 impl<'t> Run<'t> {
@@ -425,7 +441,8 @@ impl<'t> Run<'t> {
     ) -> Result<Self> {
         let cfg = &trainer.config;
         let engine =
-            GradientEngine::new(trainer.mlp.clone(), trainer.loss, cfg.parallel.shard_size);
+            GradientEngine::new(trainer.mlp.clone(), trainer.loss, cfg.parallel.shard_size)
+                .with_collective(trainer.collective.clone());
         let mut opt = Optimizer::new(&cfg.optim, cfg.optim.param_groups(&trainer.mlp));
         let Start {
             mut progress,
@@ -465,6 +482,7 @@ impl<'t> Run<'t> {
             optimizer_time: Duration::ZERO,
             eval_time: Duration::ZERO,
             epoch_started: Instant::now(),
+            stop_agreed: false,
         };
         if curve.is_some() && run.progress.global_step == 0 {
             let v = run.validate();
@@ -518,7 +536,8 @@ impl<'t> Run<'t> {
             // Mid-epoch boundary: a checkpoint here resumes at the next step. The epoch's last
             // step is checkpointed after validation, in `end_epoch`.
             if self.progress.step < self.steps {
-                let stop = self.trainer.stop_requested();
+                // Every process decides on the same flag: the one that came with the step.
+                let stop = self.stop_agreed;
                 let boundary = if stop {
                     Boundary::Stop
                 } else {
@@ -563,15 +582,17 @@ impl<'t> Run<'t> {
                 targets: chunk.targets(),
                 rows: chunk.rows,
             };
-            self.engine.add_shards(
-                &mut acc,
-                &self.params,
-                &view,
-                chunk.offset,
-                key,
-                &mut self.grad,
-                &mut self.times,
-            );
+            if chunk.rows > 0 {
+                self.engine.add_shards(
+                    &mut acc,
+                    &self.params,
+                    &view,
+                    chunk.offset,
+                    key,
+                    &mut self.grad,
+                    &mut self.times,
+                );
+            }
             let last = chunk.ends_batch();
             self.loader.recycle(chunk);
             if last {
@@ -579,7 +600,11 @@ impl<'t> Run<'t> {
             }
             chunk = self.next_chunk();
         }
-        let step = self.engine.finish_step(acc);
+        let stop = t.stop_requested();
+        let step = self
+            .engine
+            .finish_step(acc, &mut self.grad, stop, &mut self.times);
+        self.stop_agreed = step.stop;
         let sum = step.loss;
         if let Some(n) = step.noise {
             self.progress
@@ -587,9 +612,6 @@ impl<'t> Run<'t> {
                 .get_or_insert_with(|| NoiseScale::new(NOISE_EMA_DECAY))
                 .update(n);
         }
-        let started = Instant::now();
-        t.collective.all_reduce_sum(&mut self.grad)?;
-        self.times.reduce += started.elapsed();
         let mean = t.loss.mean(sum, batch_rows, t.mlp.outputs());
         let lr = self.schedule.lr_at(self.progress.global_step);
         self.opt.set_lr(lr);
@@ -681,7 +703,7 @@ impl<'t> Run<'t> {
             Some(Verdict::Stop) => self.progress.stopped = true,
             Some(Verdict::Wait) | None => {}
         }
-        let stop = t.stop_requested();
+        let stop = t.collective.any(t.stop_requested());
         let boundary = if stop {
             Boundary::Stop
         } else {
@@ -775,8 +797,11 @@ fn evaluate_rows(
     buf: &mut Chunk,
 ) -> LossSum {
     let mut total = LossSum::default();
+    let shared = engine.share().world > 1;
     for chunk in rows.chunks(EVAL_CHUNK) {
-        buf.gather(dataset, chunk);
+        // Shared between processes: each gathers and evaluates its shards of the chunk only.
+        let mine = engine.share().rows(chunk.len(), engine.shard_size());
+        buf.gather(dataset, &chunk[mine]);
         if let Some(s) = standardizer {
             s.apply(&mut buf.x);
         }
@@ -785,7 +810,11 @@ fn evaluate_rows(
             targets: buf.targets(),
             rows: buf.rows,
         };
-        total.add(engine.eval_loss(params, &view));
+        total.add(if shared {
+            engine.eval_loss_shared(params, &view, chunk.len())
+        } else {
+            engine.eval_loss(params, &view)
+        });
     }
     total
 }
