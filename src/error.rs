@@ -44,6 +44,13 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The processes of a run cannot work together: a launch that would make each train alone,
+    /// or ranks that disagree on the settings, the data or the kernels.
+    #[error("{message}")]
+    World {
+        /// What differs or is missing, on which rank, and what to do.
+        message: String,
+    },
     /// A stop was requested (SIGTERM, SIGINT, SIGUSR1); the state was checkpointed first.
     #[error(
         "interrupted at epoch {epoch} after step {step}; the run directory holds a checkpoint: \
@@ -139,7 +146,10 @@ impl Error {
     /// The process exit code documented in the README for this kind of error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Data { .. } | Error::Config { .. } | Error::Weights { .. } => 2,
+            Error::Data { .. }
+            | Error::Config { .. }
+            | Error::Weights { .. }
+            | Error::World { .. } => 2,
             Error::Io { .. } => 1,
             Error::Diverged { .. } | Error::DivergedRun { .. } => 3,
             Error::Interrupted { .. } | Error::InterruptedUnsaved { .. } => 75,

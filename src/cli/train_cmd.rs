@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 
-use dptrain::run::{Output, Session};
-use dptrain::train::{TrainConfig, TrainFlags};
+use dptrain::parallel::Process;
+use dptrain::run::{Output, Session, Watchdog};
+use dptrain::train::{Both, Silent, TrainConfig, TrainFlags};
 use dptrain::{Error, Result};
 
 use super::console::Console;
@@ -68,6 +69,14 @@ impl TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    let process = Process::start()?;
+    let result = train(args, &process);
+    process.finish(result)
+}
+
+/// One process's part of the run: rank 0 writes the run directory and prints the progress;
+/// the others print only warnings (and errors), prefixed with their rank.
+fn train(args: TrainArgs, process: &Process) -> Result<()> {
     let config: TrainConfig = args.flags()?.resolve()?;
     let epochs = config.run.epochs;
     let output = match (&args.out, args.resume) {
@@ -81,23 +90,54 @@ pub fn run(args: TrainArgs) -> Result<()> {
         (Some(out), false) => Output::New(out.clone()),
         (Some(out), true) => Output::Resume(out.clone()),
     };
+    let threads_given = config.threads.threads.is_some();
     let stop = Arc::new(AtomicBool::new(false));
-    let session = Session::prepare(config, output, stop.clone())?;
+    let session = Session::prepare_shared(config, output, stop.clone(), process.collective())?;
     install_stop_signals(&stop, args.out.is_some())?;
+    let prefix = process.prefix();
     let no_effect = args
         .settings()
         .no_effect_warnings(session.trainer().config());
-    for warning in no_effect.iter().chain(session.warnings()) {
-        eprintln!("dptrain: warning: {warning}");
+    let mut warnings: Vec<String> = no_effect
+        .iter()
+        .chain(session.warnings())
+        .cloned()
+        .collect();
+    if process.world_size() > 1
+        && session.trainer().threads() == 1
+        && !threads_given
+        && std::env::var_os("SLURM_CPUS_PER_TASK").is_none()
+    {
+        warnings.push(
+            "this process may run on one core only (its CPU affinity: OpenMPI binds each rank              to one core by default), so it has 1 worker thread: launch with `mpirun              --bind-to none` or `--map-by ppr:N:node:PE=C`, or give --threads"
+                .into(),
+        );
+    }
+    for warning in &warnings {
+        eprintln!("{prefix}dptrain: warning: {warning}");
     }
     if args.verbose {
-        eprintln!("dptrain: {}", session.memory_need().describe());
+        eprintln!("{prefix}dptrain: {}", session.memory_need().describe());
+    }
+    let mut watchdog = session
+        .trainer()
+        .config()
+        .parallel
+        .step_timeout
+        .map(|s| Watchdog::start(std::time::Duration::from_secs_f64(s), process.collective()));
+    if process.rank() != 0 {
+        let mut quiet = Both(Silent, watchdog.as_mut());
+        session.run(&mut quiet)?;
+        return Ok(());
     }
     let mut console = Console::new(epochs);
     if let Some(p) = session.resumed() {
         console.resumed(p, session.finished_already());
     }
-    let finished = session.run(&mut console)?;
+    let finished = {
+        let mut observer = Both(&mut console, watchdog.as_mut());
+        session.run(&mut observer)?
+    };
     console.finish(&finished.outcome, finished.summary.wall_s);
     Ok(())
 }

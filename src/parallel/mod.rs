@@ -4,7 +4,10 @@
 pub mod collective;
 mod engine;
 mod local;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 mod noise;
+mod process;
 mod settings;
 mod threads;
 
@@ -15,6 +18,7 @@ pub use engine::{
 };
 pub use local::{LocalRank, LocalWorld};
 pub use noise::{NoiseSample, NoiseScale};
+pub use process::Process;
 pub use settings::{
     AUTO_PREFETCH_ROWS, ParallelFlags, ParallelSettings, ThreadFlags, ThreadSettings,
 };

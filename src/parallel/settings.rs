@@ -50,6 +50,9 @@ settings! {
         /// Memory the run may use, e.g. 64G (K, M, G, T: powers of 1024); a run that needs more is refused before it allocates [default: the cgroup's memory limit where one is set, else physical memory].
         #[arg(value_name = "SIZE")]
         speed max_memory: crate::setting::ByteSize;
+        /// Abort the whole job when no step, validation or checkpoint finishes for this many seconds: a process that hangs without dying (multi-process runs) [default: none].
+        #[arg(value_name = "SECONDS")]
+        speed step_timeout: f64;
     }
 }
 
@@ -68,7 +71,12 @@ impl ParallelSettings {
         })?;
         check(self.prefetch != Some(0), "--prefetch", || {
             "must be at least 1".into()
-        })
+        })?;
+        check(
+            self.step_timeout.is_none_or(|t| t.is_finite() && t > 0.0),
+            "--step-timeout",
+            || "must be a positive number of seconds".into(),
+        )
     }
 
     /// Batches the loader keeps ready: `--prefetch`, else at least 2 and enough to hold

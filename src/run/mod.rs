@@ -10,15 +10,19 @@
 //! RUN/checkpoints/        ckpt-<step>.safetensors: the newest few full training states
 //! ```
 
+mod agree;
 mod dir;
 mod init;
 pub mod memory;
 mod recorder;
 mod session;
 mod summary;
+mod watchdog;
 
+pub use agree::agree;
 pub use dir::{Holds, RunDir};
 pub use memory::{MemoryLimit, MemoryNeed};
 pub use recorder::RunRecorder;
 pub use session::{Finished, Output, Session};
 pub use summary::Summary;
+pub use watchdog::{TIMEOUT_EXIT, Watchdog};

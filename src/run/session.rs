@@ -13,7 +13,7 @@ use crate::checkpoint::{Checkpoint, CheckpointPolicy, CheckpointSettings, Checkp
 use crate::data::{Dataset, SyntheticSpec, read_labels};
 use crate::error::{Error, Result};
 use crate::model::weights::{self, ModelMeta};
-use crate::parallel::thread_warnings;
+use crate::parallel::{Collective, SingleProcess, thread_warnings};
 use crate::run::init::check_init_meta;
 use crate::run::{Holds, MemoryLimit, MemoryNeed, RunDir, RunRecorder, Summary};
 use crate::train::{Both, Observer, Outcome, Progress, TrainConfig, TrainState, Trainer};
@@ -44,6 +44,8 @@ impl Output {
 pub struct Session {
     trainer: Trainer,
     output: Output,
+    /// Whether this process writes the run directory (rank 0 of a shared run).
+    writer: bool,
     init: Option<Vec<f32>>,
     meta: ModelMeta,
     resume_from: Option<Checkpoint<TrainState>>,
@@ -72,6 +74,23 @@ impl Session {
     /// behind the largest buffer) when the run needs more memory than it may use (see
     /// [`MemoryNeed`]).
     pub fn prepare(config: TrainConfig, output: Output, stop: Arc<AtomicBool>) -> Result<Self> {
+        Session::prepare_shared(config, output, stop, Arc::new(SingleProcess))
+    }
+
+    /// [`Session::prepare`] for one of the processes of `collective`, which share every batch
+    /// (see [`Trainer::with_collective`]). Rank 0 is the one writer: it checks and later writes
+    /// the run directory; the others only read the checkpoint to resume from. Every process
+    /// then compares what it is about to train with rank 0's ([`crate::run::agree`]).
+    ///
+    /// # Errors
+    /// As [`Session::prepare`]; [`Error::World`] when the processes disagree.
+    pub fn prepare_shared(
+        config: TrainConfig,
+        output: Output,
+        stop: Arc<AtomicBool>,
+        collective: Arc<dyn Collective>,
+    ) -> Result<Self> {
+        let writer = collective.rank() == 0;
         let threads = config.threads.count()?;
         let dataset = Arc::new(match &config.data.data {
             Some(dir) => Dataset::open(dir)?,
@@ -94,7 +113,9 @@ impl Session {
         {
             config.data.classes = Some(names.len());
         }
-        let trainer = Trainer::new(dataset, config, threads)?.with_stop_flag(stop);
+        let trainer = Trainer::new(dataset, config, threads)?
+            .with_stop_flag(stop)
+            .with_collective(collective);
         // Before anything proportional to the model is allocated.
         let reads_weights = init_path.is_some() || matches!(output, Output::Resume(_));
         let need = MemoryNeed::of(
@@ -175,7 +196,7 @@ impl Session {
             labels,
         };
         match &output {
-            Output::Resume(out) if resume_from.is_none() => {
+            Output::Resume(out) if resume_from.is_none() && writer => {
                 crate::fsutil::check_out("--out", out, crate::fsutil::OutKind::Dir)?;
                 if let Holds::Run(f) = Holds::of(out) {
                     return Err(Error::config(
@@ -192,7 +213,7 @@ impl Session {
             _ => {}
         }
         match &output {
-            Output::New(out) | Output::Resume(out) if resume_from.is_none() => {
+            Output::New(out) | Output::Resume(out) if resume_from.is_none() && writer => {
                 RunDir::check(out)?;
                 if Holds::of(out) == Holds::Unstarted {
                     warnings.push(match output {
@@ -254,9 +275,11 @@ impl Session {
             trainer.mlp().num_params(),
             None,
         ));
+        crate::run::agree(&trainer, resume_from.as_ref().map(|c| &c.state.progress))?;
         Ok(Session {
             trainer,
             output,
+            writer,
             init,
             meta,
             resume_from,
@@ -305,6 +328,7 @@ impl Session {
         let Session {
             trainer,
             output,
+            writer,
             init,
             meta,
             resume_from,
@@ -321,7 +345,7 @@ impl Session {
             .map(Path::to_path_buf);
         let mut recorder = match output.path() {
             None => None,
-            Some(_) if kept.is_some() => None,
+            Some(_) if kept.is_some() || !writer => None,
             Some(out) => {
                 let dir = match (&output, &resume_from) {
                     (_, Some(c)) => RunDir::reopen(out, &c.state.progress.history)?,
