@@ -552,3 +552,25 @@ fn a_config_file_that_is_not_toml_or_is_missing_is_refused() {
         &["--config", "missing.toml"],
     );
 }
+
+#[test]
+fn a_slurm_step_of_several_tasks_is_refused_by_a_build_without_mpi() {
+    if cfg!(feature = "mpi") {
+        eprintln!("test SKIPPED: this build has MPI (tests/mpi.rs checks its refusal)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dptrain"))
+        .args(["train", "--epochs", "1"])
+        .current_dir(dir.path())
+        .env("SLURM_STEP_NUM_TASKS", "4")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Slurm started 4 tasks") && err.contains("built without MPI"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

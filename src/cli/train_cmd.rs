@@ -125,6 +125,7 @@ fn train(args: TrainArgs, process: &Process) -> Result<()> {
         .parallel
         .step_timeout
         .map(|s| Watchdog::start(std::time::Duration::from_secs_f64(s), process.collective()));
+    inject_fault(process.rank());
     if process.rank() != 0 {
         let mut quiet = Both(Silent, watchdog.as_mut());
         session.run(&mut quiet)?;
@@ -140,6 +141,26 @@ fn train(args: TrainArgs, process: &Process) -> Result<()> {
     };
     console.finish(&finished.outcome, finished.summary.wall_s);
     Ok(())
+}
+
+/// Failures on purpose, for the tests of a job's failure handling (`tests/mpi.rs`):
+/// `DPTRAIN_FAULT=panic@R` panics on rank R, `hang@R` makes it hang without dying, just before
+/// training starts.
+fn inject_fault(rank: usize) {
+    let Ok(fault) = std::env::var("DPTRAIN_FAULT") else {
+        return;
+    };
+    let (what, on) = fault.split_once('@').unwrap_or((&fault, "0"));
+    if on.parse::<usize>().ok() != Some(rank) {
+        return;
+    }
+    match what {
+        "panic" => panic!("DPTRAIN_FAULT={fault}: a panic on purpose"),
+        "hang" => loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        },
+        _ => eprintln!("dptrain: warning: DPTRAIN_FAULT={fault}: unknown fault, ignored"),
+    }
 }
 
 /// SIGTERM (Slurm's end of time, `kill`), SIGINT (Ctrl-C) and SIGUSR1 (Slurm's `--signal`
