@@ -1,7 +1,7 @@
 //! The second level of the all-reduce: joining processes.
 //!
 //! Inside a process, shard gradients are summed by [`crate::parallel::GradientEngine`]. Across
-//! processes, the same sum continues along a chain (see [`crate::parallel::chain`]): rank 0 adds
+//! processes, the same sum continues along a chain (see [`crate::parallel::GradientEngine::finish_step`]): rank 0 adds
 //! its shards, passes the running sum to rank 1, which adds its own in order and passes it on;
 //! the last rank holds the batch's sum and broadcasts it. A [`Collective`] provides the few
 //! messages that chain needs; the engine decides what is sent and in which order.
