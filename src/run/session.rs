@@ -378,7 +378,10 @@ impl Session {
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or_else(|| Summary::of(&outcome, 0.0)),
-            None => Summary::of(&outcome, started.elapsed().as_secs_f64()),
+            None => Summary {
+                processes: trainer.collective().world_size(),
+                ..Summary::of(&outcome, started.elapsed().as_secs_f64())
+            },
         };
         if let Some(r) = &recorder {
             r.dir()

@@ -44,6 +44,17 @@ pub struct Summary {
     /// Seconds from the start of training to its end in this process (start-up, validation
     /// and checkpoints included; a resumed run counts from its resume).
     pub wall_s: f64,
+    /// The matrix kernels' instruction set (AVX-512, AVX2, …): part of the bits, since each
+    /// gives its own rounding (a multi-process run's ranks agree on it before they start).
+    #[serde(default)]
+    pub kernels: String,
+    /// Processes the run was shared by (1 without MPI).
+    #[serde(default = "one")]
+    pub processes: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Summary {
@@ -78,6 +89,8 @@ impl Summary {
             val_s,
             samples_per_s: samples as f64 / train_s.max(1e-12),
             wall_s,
+            kernels: crate::model::matmul::kernel_isa().to_string(),
+            processes: 1,
         }
     }
 }
