@@ -48,6 +48,8 @@ pub struct Adam {
     exp_avg_sq: Vec<f32>,
     /// Updates taken so far (PyTorch's `state["step"]`, shared by every parameter here).
     step: u64,
+    /// Each group's weight decay for the step in progress (kept: no allocation per step).
+    decays: Vec<Decay>,
 }
 
 /// Chunk length for the parallel update: large enough that a task outweighs its scheduling.
@@ -74,6 +76,7 @@ impl Adam {
         Adam {
             config,
             groups,
+            decays: Vec::new(),
             exp_avg: Vec::new(),
             exp_avg_sq: Vec::new(),
             step: 0,
@@ -167,16 +170,37 @@ impl Adam {
             grad.len(),
             "parameter and gradient lengths differ"
         );
+        let (update, m, v) = self.begin(params.len());
+        if params.len() >= 2 * CHUNK {
+            params
+                .par_chunks_mut(CHUNK)
+                .zip(grad.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .enumerate()
+                .map(|(i, (((p, g), m), v))| update.apply(i * CHUNK, p, g, m, v))
+                .reduce(|| true, |a, b| a & b)
+        } else {
+            update.apply(0, params, grad, m, v)
+        }
+    }
+
+    /// Starts a step over `len` parameters (the step count grows, the scalars are fixed): the
+    /// update and the two moments it updates. [`AdamUpdate::apply`] then updates any ranges,
+    /// in any order or in parallel, with [`Adam::step`]'s arithmetic.
+    ///
+    /// # Panics
+    /// If restored state does not match `len`.
+    pub fn begin(&mut self, len: usize) -> (AdamUpdate<'_>, &mut [f32], &mut [f32]) {
         if self.exp_avg.is_empty() {
-            self.exp_avg = vec![0.0; params.len()];
-            self.exp_avg_sq = vec![0.0; params.len()];
+            self.exp_avg = vec![0.0; len];
+            self.exp_avg_sq = vec![0.0; len];
         }
         assert_eq!(
             self.exp_avg.len(),
-            params.len(),
-            "Adam state has {} elements but there are {} parameters",
+            len,
+            "Adam state has {} elements but there are {len} parameters",
             self.exp_avg.len(),
-            params.len()
         );
         self.step += 1;
         let c = self.config;
@@ -186,7 +210,7 @@ impl Adam {
         let t = self.step as f64;
         let bias_correction1 = 1.0 - beta1.powf(t);
         let bias_correction2 = 1.0 - beta2.powf(t);
-        let s = Scalars {
+        let scalars = Scalars {
             lerp_weight: (1.0 - beta1) as f32,
             beta2: c.beta2,
             one_minus_beta2: (1.0 - beta2) as f32,
@@ -194,28 +218,64 @@ impl Adam {
             eps: c.eps,
             neg_step_size: (-(lr / bias_correction1)) as f32,
         };
+        self.decays.clear();
+        self.decays.extend(
+            self.groups
+                .iter()
+                .map(|g| match (g.weight_decay, c.decoupled) {
+                    (0.0, _) => Decay::None,
+                    (wd, true) => Decay::Decoupled((1.0 - lr * as_decimal(wd)) as f32),
+                    (wd, false) => Decay::L2(wd),
+                }),
+        );
+        (
+            AdamUpdate {
+                scalars,
+                groups: &self.groups,
+                decays: &self.decays,
+            },
+            &mut self.exp_avg,
+            &mut self.exp_avg_sq,
+        )
+    }
+}
+
+/// One Adam step's update, applied range by range (see [`Adam::begin`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AdamUpdate<'a> {
+    scalars: Scalars,
+    groups: &'a [ParamGroup],
+    decays: &'a [Decay],
+}
+
+impl AdamUpdate<'_> {
+    /// Updates the parameters `start..start + p.len()` (`p`, with their gradient `g` and
+    /// moments `m`, `v`), group by group; returns whether every updated parameter is finite.
+    /// Element-wise: the ranges cannot change a bit.
+    pub fn apply(
+        &self,
+        start: usize,
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+    ) -> bool {
+        let end = start + p.len();
         let mut finite = true;
-        for g in &self.groups {
-            let r = g.range.clone();
-            let p = &mut params[r.clone()];
-            let gr = &grad[r.clone()];
-            let m = &mut self.exp_avg[r.clone()];
-            let v = &mut self.exp_avg_sq[r];
-            let decay = match (g.weight_decay, c.decoupled) {
-                (0.0, _) => Decay::None,
-                (wd, true) => Decay::Decoupled((1.0 - lr * as_decimal(wd)) as f32),
-                (wd, false) => Decay::L2(wd),
-            };
-            finite &= if p.len() >= 2 * CHUNK {
-                p.par_chunks_mut(CHUNK)
-                    .zip(gr.par_chunks(CHUNK))
-                    .zip(m.par_chunks_mut(CHUNK))
-                    .zip(v.par_chunks_mut(CHUNK))
-                    .map(|(((p, g), m), v)| update(p, g, m, v, decay, s))
-                    .reduce(|| true, |a, b| a & b)
-            } else {
-                update(p, gr, m, v, decay, s)
-            };
+        for (group, &decay) in self.groups.iter().zip(self.decays) {
+            let (lo, hi) = (group.range.start.max(start), group.range.end.min(end));
+            if lo >= hi {
+                continue;
+            }
+            let r = lo - start..hi - start;
+            finite &= update(
+                &mut p[r.clone()],
+                &g[r.clone()],
+                &mut m[r.clone()],
+                &mut v[r],
+                decay,
+                self.scalars,
+            );
         }
         finite
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::optim::{Adam, OptimSettings, ParamGroup, Sgd};
+use crate::optim::{Adam, AdamUpdate, OptimSettings, ParamGroup, Sgd, SgdUpdate};
 
 /// Which update rule.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -73,6 +73,40 @@ impl Optimizer {
         }
     }
 
+    /// Whether [`Optimizer::begin_step`] can start a step (not with `--clip-grad-norm`).
+    pub fn fusable(&self) -> bool {
+        self.clip.is_none()
+    }
+
+    /// Starts a step over `len` parameters whose update then runs range by range, inside
+    /// another pass over the parameters (the gradient's last reduction, see
+    /// [`crate::parallel::GradientEngine::finish_step_and_update`]): the same arithmetic as
+    /// [`Optimizer::step`], one pass fewer. `None` with `--clip-grad-norm`, whose global norm
+    /// must be known before any parameter moves.
+    pub fn begin_step(&mut self, len: usize) -> Option<StepUpdate<'_>> {
+        if self.clip.is_some() {
+            return None;
+        }
+        Some(match &mut self.rule {
+            Rule::Sgd(o) => {
+                let (update, m) = o.begin(len);
+                StepUpdate {
+                    rule: Update::Sgd(update),
+                    first_moment: m,
+                    second_moment: &mut [],
+                }
+            }
+            Rule::Adam(o) => {
+                let (update, m, v) = o.begin(len);
+                StepUpdate {
+                    rule: Update::Adam(update),
+                    first_moment: m,
+                    second_moment: v,
+                }
+            }
+        })
+    }
+
     /// The learning rate in force.
     pub fn lr(&self) -> f32 {
         match &self.rule {
@@ -117,4 +151,43 @@ impl Optimizer {
             }
         }
     }
+}
+
+/// A step's update, fixed once and applied range by range (see [`Optimizer::begin_step`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Update<'a> {
+    /// SGD's.
+    Sgd(SgdUpdate<'a>),
+    /// Adam's or AdamW's.
+    Adam(AdamUpdate<'a>),
+}
+
+impl Update<'_> {
+    /// Updates the parameters `start..start + p.len()` from their gradient `g` and their
+    /// moments `m`, `v` (empty where the rule has none); returns whether every updated
+    /// parameter is finite.
+    pub fn apply(
+        &self,
+        start: usize,
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+    ) -> bool {
+        match self {
+            Update::Sgd(u) => u.apply(start, p, g, m),
+            Update::Adam(u) => u.apply(start, p, g, m, v),
+        }
+    }
+}
+
+/// A step's update with the moment buffers it writes.
+#[derive(Debug)]
+pub struct StepUpdate<'a> {
+    /// The update.
+    pub rule: Update<'a>,
+    /// SGD's momentum buffer or Adam's `exp_avg` (empty without momentum).
+    pub first_moment: &'a mut [f32],
+    /// Adam's `exp_avg_sq` (empty for SGD).
+    pub second_moment: &'a mut [f32],
 }

@@ -94,38 +94,82 @@ impl Sgd {
             grad.len(),
             "parameter and gradient lengths differ"
         );
+        let (update, momentum) = self.begin(params.len());
+        if params.len() >= 2 * CHUNK {
+            if momentum.is_empty() {
+                params
+                    .par_chunks_mut(CHUNK)
+                    .zip(grad.par_chunks(CHUNK))
+                    .enumerate()
+                    .map(|(i, (p, g))| update.apply(i * CHUNK, p, g, &mut []))
+                    .reduce(|| true, |a, b| a & b)
+            } else {
+                params
+                    .par_chunks_mut(CHUNK)
+                    .zip(grad.par_chunks(CHUNK))
+                    .zip(momentum.par_chunks_mut(CHUNK))
+                    .enumerate()
+                    .map(|(i, ((p, g), m))| update.apply(i * CHUNK, p, g, m))
+                    .reduce(|| true, |a, b| a & b)
+            }
+        } else {
+            update.apply(0, params, grad, momentum)
+        }
+    }
+
+    /// Starts a step over `len` parameters: the update, fixed for the step, and the momentum
+    /// buffer it updates (empty without momentum). [`SgdUpdate::apply`] then updates any
+    /// ranges, in any order or in parallel, with [`Sgd::step`]'s arithmetic.
+    pub fn begin(&mut self, len: usize) -> (SgdUpdate<'_>, &mut [f32]) {
         let first = self.config.momentum != 0.0 && self.momentum.is_empty();
         if first {
-            self.momentum = vec![0.0; params.len()];
+            self.momentum = vec![0.0; len];
         }
-        let c = self.config;
+        (
+            SgdUpdate {
+                config: self.config,
+                first,
+                groups: &self.groups,
+            },
+            &mut self.momentum,
+        )
+    }
+}
+
+/// One SGD step's update, applied range by range (see [`Sgd::begin`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SgdUpdate<'a> {
+    config: SgdConfig,
+    first: bool,
+    groups: &'a [ParamGroup],
+}
+
+impl SgdUpdate<'_> {
+    /// Updates the parameters `start..start + p.len()` (`p`, with their gradient `g` and
+    /// momentum `m`, empty without momentum), group by group; returns whether every updated
+    /// parameter is finite. Element-wise: the ranges cannot change a bit.
+    pub fn apply(&self, start: usize, p: &mut [f32], g: &[f32], m: &mut [f32]) -> bool {
+        let end = start + p.len();
         let mut finite = true;
-        for g in &self.groups {
-            let r = g.range.clone();
-            let p = &mut params[r.clone()];
-            let gr = &grad[r.clone()];
-            let m: &mut [f32] = if c.momentum != 0.0 {
-                &mut self.momentum[r]
-            } else {
+        for group in self.groups {
+            let (lo, hi) = (group.range.start.max(start), group.range.end.min(end));
+            if lo >= hi {
+                continue;
+            }
+            let r = lo - start..hi - start;
+            let m: &mut [f32] = if m.is_empty() {
                 &mut []
-            };
-            let wd = g.weight_decay;
-            finite &= if p.len() >= 2 * CHUNK {
-                if m.is_empty() {
-                    p.par_chunks_mut(CHUNK)
-                        .zip(gr.par_chunks(CHUNK))
-                        .map(|(p, g)| update(p, g, &mut [], wd, c, first))
-                        .reduce(|| true, |a, b| a & b)
-                } else {
-                    p.par_chunks_mut(CHUNK)
-                        .zip(gr.par_chunks(CHUNK))
-                        .zip(m.par_chunks_mut(CHUNK))
-                        .map(|((p, g), m)| update(p, g, m, wd, c, first))
-                        .reduce(|| true, |a, b| a & b)
-                }
             } else {
-                update(p, gr, m, wd, c, first)
+                &mut m[r.clone()]
             };
+            finite &= update(
+                &mut p[r.clone()],
+                &g[r],
+                m,
+                group.weight_decay,
+                self.config,
+                self.first,
+            );
         }
         finite
     }

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use crate::loss::{Loss, LossSum, Targets};
 use crate::model::matmul::Accum;
 use crate::model::{DropoutKey, Mlp, Mode, Workspace};
+use crate::optim::StepUpdate;
 use crate::parallel::collective::{Collective, Share, SingleProcess, Tag};
 use crate::parallel::noise::NoiseSample;
 
@@ -84,6 +85,8 @@ pub struct StepAccumulator {
     pending_rows: [usize; WAVE],
     /// Whether the gradient holds the sum of every shard before `done`.
     joined: bool,
+    /// Keep the batch's last wave for [`GradientEngine::finish_step_and_update`].
+    defer_last: bool,
     /// The scalars that came along the chain with the shards before this process's.
     trailer: Option<Trailer>,
     /// Per-shard loss sums of this process's shards, in shard order.
@@ -94,6 +97,15 @@ pub struct StepAccumulator {
     big: f64,
     /// Per-chunk sums of squares for the noise estimate (with two shards or more).
     squares: Option<Vec<[f64; WAVE + 1]>>,
+}
+
+impl StepAccumulator {
+    /// Keeps the batch's last wave of shard gradients unsummed, for
+    /// [`GradientEngine::finish_step_and_update`] to sum and apply in one pass (one process
+    /// only).
+    pub fn defer_last_wave(&mut self) {
+        self.defer_last = true;
+    }
 }
 
 /// What travels along the chain after a running sum's chunks: the loss sums, the noise terms
@@ -315,6 +327,7 @@ impl GradientEngine {
             done: mine.start,
             // Nothing comes before the first shard: the running sum starts here.
             joined: mine.start == 0,
+            defer_last: false,
             mine,
             mean_over,
             bufs,
@@ -405,7 +418,8 @@ impl GradientEngine {
             for (i, r) in rows[..n].iter_mut().enumerate() {
                 *r = self.shard(run, first + i).1.rows;
             }
-            if step.joined {
+            let last = step.done + n == step.shards;
+            if step.joined && !(last && step.defer_last) {
                 let t = Instant::now();
                 // The step's first shard is copied, not added to zero.
                 let accum = if step.done == 0 {
@@ -413,7 +427,6 @@ impl GradientEngine {
                 } else {
                     Accum::Add
                 };
-                let last = step.done + n == step.shards;
                 let squares = step.squares.as_deref_mut().map(|sq| (sq, last));
                 reduce_range(grad, 0, &step.bufs[..n], accum, squares);
                 self.record_norms(step, &rows[..n], last);
@@ -486,6 +499,52 @@ impl GradientEngine {
         step.pending = 0;
         step.joined = true;
         times.reduce += t.elapsed();
+    }
+
+    /// Ends a step whose every shard was added, as [`GradientEngine::finish_step`], and applies
+    /// the optimizer's `update` in the same pass that sums the last wave of shards: each chunk
+    /// of the gradient is summed (its noise-scale squares taken) and its parameters and moments
+    /// updated while it is in cache, instead of a second pass over the whole model. Returns the
+    /// step's result and whether every updated parameter is finite.
+    ///
+    /// # Determinism
+    /// The sums and the update are the same element-wise operations in the same order as
+    /// [`GradientEngine::finish_step`] followed by [`crate::optim::Optimizer::step`]: the
+    /// same bits, one pass fewer.
+    ///
+    /// # Panics
+    /// Unless the step was started with [`StepAccumulator::defer_last_wave`] in one process,
+    /// and every shard was added.
+    pub fn finish_step_and_update(
+        &self,
+        mut step: StepAccumulator,
+        grad: &mut [f32],
+        params: &mut [f32],
+        update: StepUpdate<'_>,
+        stop: bool,
+        times: &mut StepTimes,
+    ) -> (StepResult, bool) {
+        assert!(step.defer_last, "the step must keep its last wave");
+        assert_eq!(self.collective.world_size(), 1, "one process only");
+        assert_eq!(step.done, step.shards, "a step ended before its last shard");
+        let t = Instant::now();
+        let k = step.pending;
+        // The last wave starts the sum when it is the batch's only one. (A batch of one shard
+        // was computed straight into `grad`: then there is nothing to add, only the update.)
+        let accum = if step.done - k == 0 {
+            Accum::Replace
+        } else {
+            Accum::Add
+        };
+        let squares = step.squares.as_deref_mut().filter(|_| k > 0);
+        let finite = reduce_and_update(grad, params, &step.bufs[..k], accum, squares, update);
+        if k > 0 {
+            let rows = step.pending_rows;
+            self.record_norms(&mut step, &rows[..k], true);
+        }
+        step.pending = 0;
+        times.reduce += t.elapsed();
+        (self.finish_step(step, grad, stop, times), finite)
     }
 
     /// Ends a step whose every shard was added: the batch's summed loss, the noise estimates
@@ -691,6 +750,61 @@ fn reduce_range(
                 sq[WAVE] = if last { sum_of_squares(out) } else { 0.0 };
             }),
     }
+}
+
+/// The last reduction pass fused with the optimizer's update: for each chunk of the
+/// gradient, [`reduce_range`]'s sum (and squares, the pass being the batch's last), then the
+/// update of that chunk's parameters and moments. Returns whether every parameter is finite.
+fn reduce_and_update(
+    grad: &mut [f32],
+    params: &mut [f32],
+    shards: &[Vec<f32>],
+    accum: Accum,
+    squares: Option<&mut [[f64; WAVE + 1]]>,
+    update: StepUpdate<'_>,
+) -> bool {
+    use rayon::iter::Either;
+    let StepUpdate {
+        rule,
+        first_moment,
+        second_moment,
+    } = update;
+    let n = grad.len().div_ceil(REDUCE_CHUNK);
+    // A buffer the rule does not have gives empty chunks.
+    fn chunks(v: &mut [f32], n: usize) -> impl IndexedParallelIterator<Item = &mut [f32]> {
+        if v.is_empty() {
+            Either::Left((0..n).into_par_iter().map(|_| <&mut [f32]>::default()))
+        } else {
+            Either::Right(v.par_chunks_mut(REDUCE_CHUNK))
+        }
+    }
+    let squares = match squares {
+        Some(sq) => Either::Right(sq.par_iter_mut().map(Some)),
+        None => Either::Left((0..n).into_par_iter().map(|_| None)),
+    };
+    grad.par_chunks_mut(REDUCE_CHUNK)
+        .zip(params.par_chunks_mut(REDUCE_CHUNK))
+        .zip(chunks(first_moment, n))
+        .zip(chunks(second_moment, n))
+        .zip(squares)
+        .enumerate()
+        .map(|(c, ((((g, p), m), v), mut sq))| {
+            let start = c * REDUCE_CHUNK;
+            let range = start..start + g.len();
+            if let Some(sq) = sq.as_mut() {
+                for (k, b) in shards.iter().enumerate() {
+                    sq[k] = sum_of_squares(&b[range.clone()]);
+                }
+            }
+            if !shards.is_empty() {
+                sum_chunk(g, shards, range, accum);
+            }
+            if let Some(sq) = sq {
+                sq[WAVE] = sum_of_squares(g);
+            }
+            rule.apply(start, p, g, m, v)
+        })
+        .reduce(|| true, |a, b| a & b)
 }
 
 /// One chunk of the reduction: `out[range]` (=|+=) `s₀ + s₁ + …`, shard by shard. The one place

@@ -575,7 +575,15 @@ impl<'t> Run<'t> {
         };
         let mut chunk = self.next_chunk();
         let batch_rows = chunk.batch_rows;
+        let lr = self.schedule.lr_at(self.progress.global_step);
+        self.opt.set_lr(lr);
         let mut acc = self.engine.begin_step(batch_rows, batch_rows, noise);
+        // In one process, the update runs in the pass that sums the last shards (unless
+        // clipping needs the whole gradient's norm first).
+        let fused = self.engine.share().world == 1 && self.opt.fusable();
+        if fused {
+            acc.defer_last_wave();
+        }
         loop {
             let view = BatchRef {
                 x: &chunk.x,
@@ -601,9 +609,28 @@ impl<'t> Run<'t> {
             chunk = self.next_chunk();
         }
         let stop = t.stop_requested();
-        let step = self
-            .engine
-            .finish_step(acc, &mut self.grad, stop, &mut self.times);
+        // (`begin_step` starts the optimizer's step: only when it is taken here.)
+        let update = if fused {
+            self.opt.begin_step(self.params.len())
+        } else {
+            None
+        };
+        let (step, finite) = match update {
+            Some(update) => self.engine.finish_step_and_update(
+                acc,
+                &mut self.grad,
+                &mut self.params,
+                update,
+                stop,
+                &mut self.times,
+            ),
+            None => {
+                let step = self
+                    .engine
+                    .finish_step(acc, &mut self.grad, stop, &mut self.times);
+                (step, true)
+            }
+        };
         self.stop_agreed = step.stop;
         let sum = step.loss;
         if let Some(n) = step.noise {
@@ -613,8 +640,6 @@ impl<'t> Run<'t> {
                 .update(n);
         }
         let mean = t.loss.mean(sum, batch_rows, t.mlp.outputs());
-        let lr = self.schedule.lr_at(self.progress.global_step);
-        self.opt.set_lr(lr);
         let diverged = |what| Error::Diverged {
             epoch: epoch + 1,
             step: self.progress.global_step + 1,
@@ -624,11 +649,15 @@ impl<'t> Run<'t> {
         if !mean.is_finite() {
             return Err(diverged("loss"));
         }
-        let started = Instant::now();
-        if !self.opt.step(&mut self.params, &mut self.grad) {
+        if !fused {
+            let started = Instant::now();
+            if !self.opt.step(&mut self.params, &mut self.grad) {
+                return Err(diverged("gradient"));
+            }
+            self.optimizer_time += started.elapsed();
+        } else if !finite {
             return Err(diverged("gradient"));
         }
-        self.optimizer_time += started.elapsed();
         let p = &mut self.progress;
         p.global_step += 1;
         p.step += 1;
