@@ -8,7 +8,7 @@ use crate::data::{Dataset, SyntheticSpec};
 use crate::error::{Error, Result};
 use crate::pipeline::BatchSize;
 use crate::run::{MemoryLimit, MemoryNeed};
-use crate::sweep::{self, RunRecord, StudyIdentity, SweepConfig, SweepReport};
+use crate::sweep::{self, StudyIdentity, StudyRuns, SweepConfig, SweepReport};
 use crate::train::{TrainConfig, Trainer};
 
 /// A checked study, ready to train.
@@ -45,6 +45,21 @@ impl Study {
         });
         let trainer = Trainer::new(dataset.clone(), base.clone(), threads)?;
         config.validate(trainer.split().train.len())?;
+        // Every cell of the grid must be a valid run (a momentum of the grid with --nesterov,
+        // say): refused now, not hours in.
+        for spec in sweep::grid::runs(&base, &config) {
+            sweep::grid::config(&base, BatchSize::Full, &spec)
+                .validate()
+                .map_err(|e| match e {
+                    Error::Config { flag, message }
+                        if config.momentum_grid.is_some()
+                            && ["--momentum", "--beta1", "--nesterov"].contains(&flag.as_str()) =>
+                    {
+                        Error::config("--momentum-grid", format!("{flag}: {message}"))
+                    }
+                    e => e,
+                })?;
+        }
         let chosen = config.chosen();
         // The largest batch size needs the most memory: refuse before anything is allocated.
         let train_rows = trainer.split().train.len();
@@ -101,7 +116,7 @@ impl Study {
     ///
     /// # Errors
     /// As [`sweep::run_batch_size`]; [`Error::Io`] writing the run files.
-    pub fn run(&self, out: &Path, log: &mut dyn FnMut(&str)) -> Result<Vec<RunRecord>> {
+    pub fn run(&self, out: &Path, log: &mut dyn FnMut(&str)) -> Result<StudyRuns> {
         std::fs::create_dir_all(out.join("runs")).map_err(|e| {
             Error::config(
                 "--out",
@@ -112,7 +127,7 @@ impl Study {
                 ),
             )
         })?;
-        let mut all = Vec::new();
+        let mut all = StudyRuns::default();
         for &b in &self.chosen {
             let runs = sweep::run_batch_size(
                 &self.dataset,
@@ -123,13 +138,14 @@ impl Study {
                 log,
             )?;
             sweep::write_runs(out, b, &self.identity, &runs)?;
-            all.extend(runs);
+            all.runs.extend(runs.runs);
+            all.throughput.extend(runs.throughput);
         }
         Ok(all)
     }
 
     /// The study's analysis of `runs` (these or collected ones).
-    pub fn analyze(&self, runs: Vec<RunRecord>) -> SweepReport {
+    pub fn analyze(&self, runs: StudyRuns) -> SweepReport {
         sweep::analyze(runs, self.config.target_loss, self.config.step_budget)
     }
 }
