@@ -173,9 +173,10 @@ pub fn page(r: &SweepReport, title: &str, settings: &str) -> Result<String> {
         "<p style=\"font-size:.8em;color:#666\">Optimizers: {}. Wall time to target is steps to \
          target × the step time measured apart (warm, evaluations excluded); \"in-run s\" is \
          the runs' own training time to the target, for comparison. Everything is in \
-         sweep.json.</p></body></html>\n",
+         sweep.json.</p></body></html>",
         esc(&optimizers.join(", "))
     );
+    h.push('\n');
     Ok(h)
 }
 

@@ -79,13 +79,16 @@ pub struct StudyRuns {
     pub throughput: Vec<Throughput>,
 }
 
+/// The finished runs a run is compared with (`(cell, curve)`), and the target when known.
+type PruneAgainst<'r> = (Vec<(String, &'r [EvalPoint])>, Option<f64>);
+
 /// Collects the curve, metrics and step times of one run, and stops it when pruning says so.
 struct Recorder<'r> {
     curve: Vec<EvalPoint>,
     epochs: Vec<EpochMetrics>,
     clock: StepClock,
     /// The finished runs it is compared with, and the target when known (with `--prune`).
-    prune: Option<(Vec<(String, &'r [EvalPoint])>, Option<f64>)>,
+    prune: Option<PruneAgainst<'r>>,
     pruned: Option<Pruned>,
     stop: Arc<AtomicBool>,
     /// Steps of the epoch budget: a run at its end is finished, not pruned.
