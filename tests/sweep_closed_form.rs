@@ -96,6 +96,7 @@ fn fitted_b_crit_is_within_a_factor_of_three_of_the_exact_noise_scale_at_the_tar
             &base,
             &sweep_config,
             BatchSize::Rows(b),
+            Some(target),
             2,
             &mut |_| {},
         )

@@ -97,7 +97,7 @@ fn the_learning_rate_is_tuned_per_batch_size_and_pruning_never_changes_the_best_
     assert!(!stopped.is_empty(), "{text}");
     for r in &stopped {
         let why = r["pruned"]["reason"].as_str().unwrap();
-        assert!(why.contains("reached the target"), "{why}");
+        assert!(why.contains("reached") && why.contains("had not"), "{why}");
         assert!(r["pruned"]["at_step"].as_u64().unwrap() < r["budget_steps"].as_u64().unwrap());
     }
     assert_eq!(best_lrs(&pruned), best_lrs(&unpruned));
@@ -107,6 +107,12 @@ fn the_learning_rate_is_tuned_per_batch_size_and_pruning_never_changes_the_best_
         "{cost}"
     );
     assert!(text.contains("--prune stopped"), "{text}");
+    // With the automatic target too: the same target, the same best rates.
+    let auto_dir = tmp.path().join("auto");
+    ok(&sweep(tmp.path(), &auto_dir, &[]));
+    let auto = report(&auto_dir);
+    assert_eq!(auto["target"], unpruned["target"]);
+    assert_eq!(best_lrs(&auto), best_lrs(&unpruned));
 }
 
 #[test]

@@ -299,6 +299,7 @@ pub fn analyze(study: StudyRuns, target: Target, step_budget: Option<u64>) -> Sw
             .max()
     });
     let mut rows = Vec::new();
+    let mut coarse = Vec::new();
     let mut measured: Vec<(OptimizerKind, Measured)> = Vec::new();
     for (o, b, label) in &groups {
         let at: Vec<&RunRecord> = runs
@@ -369,6 +370,19 @@ pub fn analyze(study: StudyRuns, target: Target, step_budget: Option<u64>) -> Sw
             ));
         }
         let m = best.as_ref().map(|b| b.0);
+        if let Some(c) = m.filter(|c| c.steps_lo == 0.0 && c.steps > 0.0) {
+            coarse.push(format!(
+                "batch {}: reached the target before its first evaluation (step {:.0}): its \
+                 steps to target are interpolated from the start; raise --evals-per-epoch or \
+                 lower --target-loss",
+                if order.len() > 1 {
+                    format!("{label} ({})", optimizer_name(*o))
+                } else {
+                    label.clone()
+                },
+                c.steps_hi
+            ));
+        }
         rows.push(BatchRow {
             optimizer: *o,
             batch: *b,
@@ -463,7 +477,7 @@ pub fn analyze(study: StudyRuns, target: Target, step_budget: Option<u64>) -> Sw
             })
             .sum(),
     };
-    let mut notes = Vec::new();
+    let mut notes = coarse;
     for r in &rows {
         if r.lr_on_grid_edge {
             notes.push(format!(
@@ -472,6 +486,13 @@ pub fn analyze(study: StudyRuns, target: Target, step_budget: Option<u64>) -> Sw
                 name(r),
                 r.best_lr.unwrap_or(f32::NAN),
                 r.best_lr_factor.unwrap_or(f32::NAN)
+            ));
+        }
+        if r.runs > 0 && r.diverged_runs == r.runs {
+            notes.push(format!(
+                "batch {}: every run diverged, even at the grid's smallest rate: widen --lr-grid \
+                 downwards (or scale the rate less with the batch: --lr-scaling sqrt)",
+                name(r)
             ));
         }
         if r.noisy_runs > 0 {
@@ -620,6 +641,28 @@ mod tests {
         assert!(row.lr_on_grid_edge);
         assert!(
             r.notes.iter().any(|n| n.contains("widen --lr-grid")),
+            "{:?}",
+            r.notes
+        );
+    }
+
+    #[test]
+    fn a_batch_size_where_every_run_diverged_asks_for_smaller_rates() {
+        let mut bad = run(64, 0.5, 0.4);
+        bad.diverged = Some("loss not finite".into());
+        let r = analyze(
+            StudyRuns {
+                runs: vec![run(16, 1.0, 0.4), bad],
+                throughput: vec![],
+            },
+            Target::Loss(0.5),
+            None,
+        );
+        assert!(r.rows[1].best_lr.is_none());
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.starts_with("batch 64: every run diverged") && n.contains("--lr-grid")),
             "{:?}",
             r.notes
         );

@@ -1,29 +1,31 @@
 //! Pruning (`--prune`): stopping a run of the learning-rate grid once it is clearly behind the
-//! best finished run of the same batch size, optimizer and seed, to bound a study's cost.
+//! best finished run of the same batch size, optimizer and seed, to bound a study's cost,
+//! without changing the study's answer.
 //!
 //! Runs of one batch size take the same number of samples per step, so "behind at the same
-//! sample count" is "behind at the same step". Two rules, by what is known while training:
+//! sample count" is "behind at the same step". A run is stopped at an evaluation when a
+//! finished run reached a *level* `L` with no more samples than this run has seen, while this
+//! run has not reached `L`. The level is a loss the target is known not to be below:
 //!
-//! - **A given target** (`--target-loss X`): a run is stopped at an evaluation when a finished
-//!   run reached `X` at no more samples than this run has seen without reaching it. Its steps to
-//!   the target can then only be larger: pruning never changes the best learning rate.
-//! - **`--target-loss auto`** (the target is known only once every batch size has trained): a
-//!   run is stopped when, after at least [`MIN_EVALS`] evaluations, a finished run had reached
-//!   this run's best loss so far with [`BEHIND`] times fewer samples or less. This is a
-//!   heuristic: a run with a small learning rate that would later pass a faster run stalled on
-//!   its noise floor can be stopped. The study records every stop (`pruned` in `sweep.json`);
-//!   `--prune false` trains every run to the end.
+//! - with `--target-loss X`, `L = X`;
+//! - with `--target-loss auto` (2% above the worst batch size's best loss), `L` is the worst of
+//!   the best losses of the batch sizes already trained (the study trains the largest first,
+//!   whose best loss is usually the worst); the first batch size trained is not pruned.
+//!
+//! Why this never changes the best learning rate: for a target `T ≥ L` below this run's best
+//! loss so far, the finished run reached `T` before this run could; for a target above it, this
+//! run's crossing is in the part of its curve that was kept. With `auto`, a stopped run's batch
+//! size still reaches `L`, so the worst best loss, hence the target, is unchanged. (With several
+//! seeds the argument holds seed by seed; the median over seeds may in principle differ.) What
+//! does change is the best loss within the epoch budget of a batch size whose best run was
+//! stopped. The study records every stop (`pruned` in `sweep.json`); `--prune false` trains
+//! every run to the end.
 
 use serde::{Deserialize, Serialize};
 
+use crate::optim::OptimizerKind;
+use crate::sweep::{RunRecord, Target};
 use crate::train::EvalPoint;
-
-/// With an unknown target, a run is stopped when a finished run reached its best loss with at
-/// most `1/BEHIND` of its samples.
-pub const BEHIND: f64 = 3.0;
-
-/// With an unknown target, evaluations (after the one at step 0) before a run may be stopped.
-pub const MIN_EVALS: usize = 3;
 
 /// Why and where a run was stopped early.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,53 +59,56 @@ pub fn reached_at(curve: &[EvalPoint], level: f64) -> Option<f64> {
     })
 }
 
+/// The level runs are pruned against (see the [module docs](self)): the target when it is
+/// given, else the worst best loss of the optimizers and batch sizes in `finished`; `None`
+/// (no pruning) when neither is known.
+pub fn level(target: Target, finished: &[RunRecord]) -> Option<f64> {
+    match target {
+        Target::Loss(v) => Some(v),
+        Target::Auto => {
+            let mut groups: Vec<(OptimizerKind, usize)> =
+                finished.iter().map(|r| (r.optimizer, r.batch)).collect();
+            groups.dedup();
+            groups
+                .iter()
+                .filter_map(|&(o, b)| {
+                    finished
+                        .iter()
+                        .filter(|r| r.optimizer == o && r.batch == b && r.diverged.is_none())
+                        .flat_map(|r| r.curve.iter().map(|p| p.val_loss))
+                        .reduce(f64::min)
+                })
+                .reduce(f64::max)
+        }
+    }
+}
+
 /// Whether the run with learning curve `curve` (so far) should stop, given the finished runs
 /// `references` (`(description, curve)`, e.g. `("lr 2.0e-2", …)`) of the same batch size,
-/// optimizer and seed, and the target when it is known. Returns the reason.
+/// optimizer and seed, and the prune `level` ([`level`]). Returns the reason.
 pub fn check(
     curve: &[EvalPoint],
     references: &[(String, &[EvalPoint])],
-    target: Option<f64>,
+    level: f64,
 ) -> Option<String> {
     let last = curve.last()?;
     let seen = last.samples as f64;
-    if seen <= 0.0 {
-        return None;
-    }
     let best = curve
         .iter()
         .map(|p| p.val_loss)
         .fold(f64::INFINITY, f64::min);
-    match target {
-        Some(t) => {
-            if best <= t {
-                return None;
-            }
-            references.iter().find_map(|(name, c)| {
-                let r = reached_at(c, t)?;
-                (r <= seen).then(|| {
-                    format!(
-                        "the run at {name} reached the target {t:.5} after {r:.0} samples; this \
-                         one had not after {seen:.0}"
-                    )
-                })
-            })
-        }
-        None => {
-            if curve.len() <= MIN_EVALS {
-                return None;
-            }
-            references.iter().find_map(|(name, c)| {
-                let r = reached_at(c, best)?;
-                (r * BEHIND <= seen).then(|| {
-                    format!(
-                        "the run at {name} reached this run's best loss {best:.5} after {r:.0} \
-                         samples, {BEHIND}× fewer than this run's {seen:.0} or less"
-                    )
-                })
-            })
-        }
+    if seen <= 0.0 || best <= level {
+        return None;
     }
+    references.iter().find_map(|(name, c)| {
+        let r = reached_at(c, level)?;
+        (r <= seen).then(|| {
+            format!(
+                "the run at {name} reached {level:.5} after {r:.0} samples; this one had not \
+                 after {seen:.0}"
+            )
+        })
+    })
 }
 
 #[cfg(test)]
@@ -125,33 +130,47 @@ mod tests {
     }
 
     #[test]
-    fn with_a_target_a_run_stops_only_once_a_finished_run_has_reached_it_sooner() {
+    fn a_run_stops_only_once_a_finished_run_has_reached_the_level_sooner() {
         let fast = curve(&[(0, 2.0), (100, 1.0), (200, 0.4), (300, 0.3)]);
         let refs = [("lr 1".to_string(), fast.as_slice())];
         // Reached 0.5 at 100 + (1.0-0.5)/(1.0-0.4)·100 ≈ 183 samples.
         let slow = curve(&[(0, 2.0), (100, 1.8)]);
-        assert!(check(&slow, &refs, Some(0.5)).is_none(), "not yet at 183");
+        assert!(check(&slow, &refs, 0.5).is_none(), "not yet at 183");
         let slow = curve(&[(0, 2.0), (100, 1.8), (200, 1.5)]);
-        let why = check(&slow, &refs, Some(0.5)).unwrap();
+        let why = check(&slow, &refs, 0.5).unwrap();
         assert!(why.contains("lr 1") && why.contains("183"), "{why}");
-        // A run that reached the target itself is never stopped.
+        // A run that reached the level itself is never stopped.
         let done = curve(&[(0, 2.0), (100, 0.45), (200, 0.6)]);
-        assert!(check(&done, &refs, Some(0.5)).is_none());
+        assert!(check(&done, &refs, 0.5).is_none());
     }
 
     #[test]
-    fn without_a_target_a_run_stops_when_three_times_slower_to_its_own_best_loss() {
-        let fast = curve(&[(0, 2.0), (100, 1.0), (200, 0.5), (300, 0.4), (400, 0.35)]);
-        let refs = [("lr 1".to_string(), fast.as_slice())];
-        // Best 1.0 after 400 samples: the reference had it at 100 (4× fewer).
-        let slow = curve(&[(0, 2.0), (100, 1.6), (200, 1.3), (300, 1.1), (400, 1.0)]);
-        assert!(check(&slow, &refs, None).unwrap().contains("lr 1"));
-        // Best 0.6 after 400 samples: the reference had it at 180 (2.2× fewer): kept.
-        let close = curve(&[(0, 2.0), (100, 1.2), (200, 0.9), (300, 0.7), (400, 0.6)]);
-        assert!(check(&close, &refs, None).is_none());
-        // Too few evaluations to judge.
-        let early = curve(&[(0, 2.0), (100, 1.9), (200, 1.9)]);
-        assert!(check(&early, &refs, None).is_none());
+    fn the_level_is_the_target_or_the_worst_best_loss_trained_so_far() {
+        let run = |batch: usize, end: f64| RunRecord {
+            batch,
+            label: batch.to_string(),
+            optimizer: OptimizerKind::Sgd,
+            momentum: None,
+            lr: 0.1,
+            lr_factor: 1.0,
+            seed: 0,
+            curve: curve(&[(0, 2.0), (100, end)]),
+            samples_per_s: 0.0,
+            step_time: None,
+            diverged: None,
+            pruned: None,
+            budget_steps: 10,
+            b_simple: None,
+        };
+        assert_eq!(level(Target::Loss(0.3), &[]), Some(0.3));
+        assert_eq!(
+            level(Target::Auto, &[]),
+            None,
+            "nothing trained: no pruning"
+        );
+        let finished = [run(1024, 0.5), run(1024, 0.4), run(256, 0.2)];
+        // Best of 1024 is 0.4, of 256 is 0.2: the worst is 0.4.
+        assert_eq!(level(Target::Auto, &finished), Some(0.4));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub struct Study {
     threads: usize,
     chosen: Vec<BatchSize>,
     identity: StudyIdentity,
+    train_rows: usize,
 }
 
 impl Study {
@@ -97,6 +98,7 @@ impl Study {
             threads,
             chosen,
             identity,
+            train_rows,
         })
     }
 
@@ -128,12 +130,18 @@ impl Study {
             )
         })?;
         let mut all = StudyRuns::default();
-        for &b in &self.chosen {
+        // Largest first: its best loss is usually the worst, which sets the level the other
+        // batch sizes are pruned against under an automatic target (`sweep::prune`).
+        let mut order = self.chosen.clone();
+        order.sort_by_key(|b| std::cmp::Reverse(self.rows_of(*b)));
+        for &b in &order {
+            let level = sweep::prune::level(self.config.target_loss, &all.runs);
             let runs = sweep::run_batch_size(
                 &self.dataset,
                 &self.base,
                 &self.config,
                 b,
+                level,
                 self.threads,
                 log,
             )?;
@@ -142,6 +150,14 @@ impl Study {
             all.throughput.extend(runs.throughput);
         }
         Ok(all)
+    }
+
+    /// Rows per step of batch size `b` here.
+    fn rows_of(&self, b: BatchSize) -> usize {
+        match b {
+            BatchSize::Full => self.train_rows,
+            BatchSize::Rows(n) => n.min(self.train_rows),
+        }
     }
 
     /// The study's analysis of `runs` (these or collected ones).

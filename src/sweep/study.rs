@@ -14,7 +14,7 @@ use crate::sweep::fit::median;
 use crate::sweep::grid::{self, RunSpec};
 use crate::sweep::prune::{self, Pruned};
 use crate::sweep::timing::{self, StepClock, StepTime, Throughput};
-use crate::sweep::{SweepConfig, Target, optimizer_name};
+use crate::sweep::{SweepConfig, optimizer_name};
 use crate::train::{BatchSize, EpochMetrics, EvalPoint, Observer, RunInfo, TrainConfig, Trainer};
 
 /// One training run of the study.
@@ -79,8 +79,8 @@ pub struct StudyRuns {
     pub throughput: Vec<Throughput>,
 }
 
-/// The finished runs a run is compared with (`(cell, curve)`), and the target when known.
-type PruneAgainst<'r> = (Vec<(String, &'r [EvalPoint])>, Option<f64>);
+/// The finished runs a run is compared with (`(cell, curve)`), and the prune level.
+type PruneAgainst<'r> = (Vec<(String, &'r [EvalPoint])>, f64);
 
 /// Collects the curve, metrics and step times of one run, and stops it when pruning says so.
 struct Recorder<'r> {
@@ -110,10 +110,10 @@ impl Observer for Recorder<'_> {
         if point.val_loss.is_finite() {
             self.curve.push(*point);
         }
-        if let Some((refs, target)) = &self.prune
+        if let Some((refs, level)) = &self.prune
             && self.pruned.is_none()
             && point.step < self.budget_steps
-            && let Some(reason) = prune::check(&self.curve, refs, *target)
+            && let Some(reason) = prune::check(&self.curve, refs, *level)
         {
             self.pruned = Some(Pruned {
                 at_step: point.step,
@@ -148,8 +148,9 @@ fn optimizers(specs: &[RunSpec]) -> Vec<OptimizerKind> {
 /// of each optimizer ([`timing::measure`]), then the grid's runs ([`grid::runs`]).
 ///
 /// A diverged run is recorded (not an error): it is part of what the study measures. With
-/// `--prune`, a run clearly behind a finished one of the same optimizer and seed is stopped
-/// and recorded as pruned ([`prune`]).
+/// `--prune`, a run behind a finished one of the same optimizer and seed at `prune_level`
+/// ([`prune::level`] of the batch sizes trained before; `None`: no pruning) is stopped and
+/// recorded as pruned.
 ///
 /// # Errors
 /// Configuration errors from the trainer.
@@ -158,14 +159,11 @@ pub fn run_batch_size(
     base: &TrainConfig,
     sweep: &SweepConfig,
     batch: BatchSize,
+    prune_level: Option<f64>,
     threads: usize,
     log: &mut dyn FnMut(&str),
 ) -> Result<StudyRuns> {
     let specs = grid::runs(base, sweep);
-    let target = match sweep.target_loss {
-        Target::Loss(v) => Some(v),
-        Target::Auto => None,
-    };
     let mut throughput = Vec::new();
     let smallest = sweep.lr_grid.iter().copied().fold(f32::INFINITY, f32::min);
     for optimizer in optimizers(&specs) {
@@ -206,7 +204,7 @@ pub fn run_batch_size(
             curve: Vec::new(),
             epochs: Vec::new(),
             clock: StepClock::default(),
-            prune: sweep.prune.then_some((refs, target)),
+            prune: prune_level.filter(|_| sweep.prune).map(|l| (refs, l)),
             pruned: None,
             stop,
             budget_steps,
