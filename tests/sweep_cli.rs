@@ -112,7 +112,9 @@ fn an_unreachable_target_is_reported_per_batch_size_not_as_an_error() {
     assert_eq!(rows.len(), 3, "{stdout}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
-    assert!(report["fit"].is_null());
+    let fit = &report["fits"][0];
+    assert!(fit["fit"].is_null());
+    assert_eq!(fit["failure"]["case"], "too_few_reached", "{fit}");
     for row in report["rows"].as_array().unwrap() {
         assert!(row["steps_to_target"].is_null());
         assert!(row["best_val_epoch_budget"].as_f64().unwrap() > 0.0);
@@ -144,13 +146,21 @@ fn a_sweep_writes_its_table_csv_json_and_plots() {
     assert_eq!(csv.lines().count(), 4, "{csv}");
     for f in [
         "sweep.json",
+        "report.html",
         "steps_to_target.svg",
         "wall_to_target.svg",
         "throughput.svg",
+        "best_lr.svg",
         "loss_curves.svg",
     ] {
         let text = std::fs::read_to_string(out.join(f)).unwrap();
         assert!(!text.is_empty(), "{f}");
+    }
+    // The page stands alone: the plots inline, nothing fetched.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 4, "plots inline");
+    for outside in ["<script", "<link", "src=\"http", "href=\"http"] {
+        assert!(!html.contains(outside), "{outside} in report.html");
     }
     // Two learning rates per batch size, one seed each.
     let report: serde_json::Value =

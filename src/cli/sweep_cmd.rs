@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use dptrain::sweep::{self, Study, SweepFlags, SweepReport};
-use dptrain::train::TrainFlags;
+use dptrain::setting::show;
+use dptrain::sweep::{self, Study, SweepConfig, SweepFlags, SweepReport};
+use dptrain::train::{TrainConfig, TrainFlags};
 use dptrain::{Error, Result};
 
 use super::train_cmd::TrainArgs;
@@ -46,22 +47,60 @@ pub fn with_sweep_help(cli: clap::Command) -> clap::Command {
         c.mut_arg("out", |a| {
             a.help(
                 "Sweep directory: runs/b<B>.json per batch size (array tasks add theirs), then \
-                 sweep.csv, sweep.json and the plots (*.svg)",
+                 report.html, sweep.csv, sweep.json and the plots (*.svg)",
             )
         })
     })
 }
 
-/// Writes the report and plots into `out` and prints the table.
-fn show(report: &SweepReport, out: &Path) -> Result<()> {
+/// A line of the settings that shaped the study, for the head of `report.html`.
+fn settings_line(
+    train: Option<&TrainConfig>,
+    sweep: &SweepConfig,
+    collected: &[PathBuf],
+) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = train {
+        parts.push(match &t.data.data {
+            Some(d) => format!("data {}", d.display()),
+            None => "generated data".to_string(),
+        });
+        parts.push(format!("--hidden {}", show(&t.model.hidden)));
+        parts.push(format!("--optimizer {}", show(&t.optim.optimizer)));
+        parts.push(format!(
+            "--lr {} scaled {}",
+            t.optim.lr,
+            show(&t.lr.lr_scaling)
+        ));
+        parts.push(format!("--epochs {}", t.run.epochs));
+    }
+    if !collected.is_empty() {
+        let dirs: Vec<String> = collected.iter().map(|d| d.display().to_string()).collect();
+        parts.push(format!("collected from {}", dirs.join(" ")));
+    }
+    parts.push(format!("--lr-grid {}", show(&sweep.lr_grid)));
+    if let Some(m) = &sweep.momentum_grid {
+        parts.push(format!("--momentum-grid {}", show(m)));
+    }
+    if let Some(o) = &sweep.optimizers {
+        parts.push(format!("--optimizers {}", show(o)));
+    }
+    parts.push(format!("--seeds {}", sweep.seeds));
+    parts.push(format!("--prune {}", sweep.prune));
+    parts.join("; ")
+}
+
+/// Writes the report, plots and `report.html` into `out` and prints the table.
+fn show_report(report: &SweepReport, out: &Path, settings: &str) -> Result<()> {
     sweep::report::write(report, out)?;
     let skipped = sweep::plot::write_plots(report, out)?;
+    sweep::html::write(report, out, &out.display().to_string(), settings)?;
     say!("{}", sweep::report::table(report).trim_end());
     for line in &skipped {
         say!("{line}");
     }
     say!(
-        "wrote {}/sweep.csv, sweep.json and plots (*.svg)",
+        "wrote {}/report.html, sweep.csv, sweep.json and plots (*.svg)",
         out.display()
     );
     Ok(())
@@ -87,7 +126,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         let runs = sweep::collect(&a.collect)?;
         dptrain::fsutil::create_out_dir("--out", &out)?;
         let report = sweep::analyze(runs, config.target_loss, config.step_budget);
-        return show(&report, &out);
+        return show_report(&report, &out, &settings_line(None, &config, &a.collect));
     }
     if let Some(flag) = a.train.single_run_flag(&train) {
         let why = if flag == "--batch-size" {
@@ -110,5 +149,6 @@ pub fn run(a: SweepArgs) -> Result<()> {
         );
         return Ok(());
     }
-    show(&study.analyze(runs), &out)
+    let settings = settings_line(Some(study.train_config()), study.config(), &[]);
+    show_report(&study.analyze(runs), &out, &settings)
 }

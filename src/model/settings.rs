@@ -35,16 +35,14 @@ impl ModelSettings {
     /// # Errors
     /// [`Error::Config`] naming the flag and the accepted range.
     pub fn validate(&self) -> Result<()> {
-        check(
-            !self.hidden.is_empty() && self.hidden.iter().all(|&h| h > 0),
-            "--hidden",
-            || {
-                format!(
-                    "layer widths must be positive integers, got {:?}",
-                    self.hidden.0
-                )
-            },
-        )?;
+        // No hidden layer (`hidden = []` in a config file, or the library) is a linear model:
+        // what the batch-size study's closed-form test trains.
+        check(self.hidden.iter().all(|&h| h > 0), "--hidden", || {
+            format!(
+                "layer widths must be positive integers, got {:?}",
+                self.hidden.0
+            )
+        })?;
         check((0.0..1.0).contains(&self.dropout), "--dropout", || {
             format!("must be in [0, 1), got {}", self.dropout)
         })

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::pipeline::BatchSize;
 use crate::setting::Difference;
-use crate::sweep::{RunRecord, SweepConfig};
+use crate::sweep::timing::Throughput;
+use crate::sweep::{RunRecord, StudyRuns, SweepConfig};
 use crate::train::RunIdentity;
 
 /// What runs must share to be analysed together.
@@ -81,6 +82,8 @@ impl StudyIdentity {
 struct RunFile {
     study: StudyIdentity,
     runs: Vec<RunRecord>,
+    #[serde(default)]
+    throughput: Vec<Throughput>,
 }
 
 /// The file holding the runs of batch size `batch` in the study directory `out`.
@@ -88,7 +91,8 @@ pub fn run_file(out: &Path, batch: BatchSize) -> PathBuf {
     out.join("runs").join(format!("b{batch}.json"))
 }
 
-/// Writes the runs of `batch` of the study `study` atomically into `out/runs/`.
+/// Writes the runs (and step times) of `batch` of the study `study` atomically into
+/// `out/runs/`.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
@@ -96,11 +100,12 @@ pub fn write_runs(
     out: &Path,
     batch: BatchSize,
     study: &StudyIdentity,
-    runs: &[RunRecord],
+    runs: &StudyRuns,
 ) -> Result<()> {
     let file = RunFile {
         study: study.clone(),
-        runs: runs.to_vec(),
+        runs: runs.runs.clone(),
+        throughput: runs.throughput.clone(),
     };
     let json = serde_json::to_vec(&file).expect("runs serialise");
     crate::fsutil::write_atomic(&run_file(out, batch), |w| {
@@ -117,6 +122,8 @@ pub struct RunSet {
     pub study: StudyIdentity,
     /// The runs.
     pub runs: Vec<RunRecord>,
+    /// The step times measured apart.
+    pub throughput: Vec<Throughput>,
 }
 
 /// The run files of the study directory `dir` (every `runs/*.json`, in file-name order).
@@ -159,6 +166,7 @@ pub fn read_runs(dir: &Path) -> Result<Vec<RunSet>> {
             file: f,
             study: file.study,
             runs: file.runs,
+            throughput: file.throughput,
         });
     }
     Ok(sets)
@@ -171,10 +179,12 @@ pub fn read_runs(dir: &Path) -> Result<Vec<RunSet>> {
 /// # Errors
 /// As [`read_runs`]; [`Error::Config`] on `--collect` when none holds a run, naming the setting
 /// (with both values and files) when two run files disagree, and when two different results
-/// claim the same batch size, learning-rate factor and seed.
-pub fn collect(dirs: &[PathBuf]) -> Result<Vec<RunRecord>> {
+/// claim the same batch size, optimizer, momentum, learning-rate factor and seed (or two
+/// different step times the same batch size and optimizer).
+pub fn collect(dirs: &[PathBuf]) -> Result<StudyRuns> {
     let mut first: Option<RunSet> = None;
     let mut runs: Vec<RunRecord> = Vec::new();
+    let mut throughput: Vec<(Throughput, PathBuf)> = Vec::new();
     let mut from: Vec<PathBuf> = Vec::new();
     for dir in dirs {
         for set in read_runs(dir)? {
@@ -194,9 +204,33 @@ pub fn collect(dirs: &[PathBuf]) -> Result<Vec<RunRecord>> {
                     }
                 }
             }
+            for t in set.throughput {
+                match throughput
+                    .iter()
+                    .find(|(u, _)| u.batch == t.batch && u.optimizer == t.optimizer)
+                {
+                    Some((u, _)) if *u == t => {}
+                    Some((_, there)) => {
+                        return Err(Error::config(
+                            "--collect",
+                            format!(
+                                "{} and {} both hold a step-time measurement of batch {} ({}): \
+                                 collect each batch size once",
+                                there.display(),
+                                set.file.display(),
+                                t.label,
+                                crate::sweep::optimizer_name(t.optimizer)
+                            ),
+                        ));
+                    }
+                    None => throughput.push((t, set.file.clone())),
+                }
+            }
             for run in set.runs {
                 let same_cell = |r: &RunRecord| {
                     r.batch == run.batch
+                        && r.optimizer == run.optimizer
+                        && r.momentum.map(f32::to_bits) == run.momentum.map(f32::to_bits)
                         && r.lr_factor.to_bits() == run.lr_factor.to_bits()
                         && r.seed == run.seed
                 };
@@ -227,7 +261,10 @@ pub fn collect(dirs: &[PathBuf]) -> Result<Vec<RunRecord>> {
     if runs.is_empty() {
         return Err(Error::config("--collect", "the directories hold no runs"));
     }
-    Ok(runs)
+    Ok(StudyRuns {
+        runs,
+        throughput: throughput.into_iter().map(|t| t.0).collect(),
+    })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::data::{Dataset, SyntheticSpec};
 use crate::error::{Error, Result};
 use crate::pipeline::BatchSize;
 use crate::run::{MemoryLimit, MemoryNeed};
-use crate::sweep::{self, RunRecord, StudyIdentity, SweepConfig, SweepReport};
+use crate::sweep::{self, StudyIdentity, StudyRuns, SweepConfig, SweepReport};
 use crate::train::{TrainConfig, Trainer};
 
 /// A checked study, ready to train.
@@ -20,6 +20,7 @@ pub struct Study {
     threads: usize,
     chosen: Vec<BatchSize>,
     identity: StudyIdentity,
+    train_rows: usize,
 }
 
 impl Study {
@@ -45,6 +46,21 @@ impl Study {
         });
         let trainer = Trainer::new(dataset.clone(), base.clone(), threads)?;
         config.validate(trainer.split().train.len())?;
+        // Every cell of the grid must be a valid run (a momentum of the grid with --nesterov,
+        // say): refused now, not hours in.
+        for spec in sweep::grid::runs(&base, &config) {
+            sweep::grid::config(&base, BatchSize::Full, &spec)
+                .validate()
+                .map_err(|e| match e {
+                    Error::Config { flag, message }
+                        if config.momentum_grid.is_some()
+                            && ["--momentum", "--beta1", "--nesterov"].contains(&flag.as_str()) =>
+                    {
+                        Error::config("--momentum-grid", format!("{flag}: {message}"))
+                    }
+                    e => e,
+                })?;
+        }
         let chosen = config.chosen();
         // The largest batch size needs the most memory: refuse before anything is allocated.
         let train_rows = trainer.split().train.len();
@@ -82,6 +98,7 @@ impl Study {
             threads,
             chosen,
             identity,
+            train_rows,
         })
     }
 
@@ -101,7 +118,7 @@ impl Study {
     ///
     /// # Errors
     /// As [`sweep::run_batch_size`]; [`Error::Io`] writing the run files.
-    pub fn run(&self, out: &Path, log: &mut dyn FnMut(&str)) -> Result<Vec<RunRecord>> {
+    pub fn run(&self, out: &Path, log: &mut dyn FnMut(&str)) -> Result<StudyRuns> {
         std::fs::create_dir_all(out.join("runs")).map_err(|e| {
             Error::config(
                 "--out",
@@ -112,24 +129,39 @@ impl Study {
                 ),
             )
         })?;
-        let mut all = Vec::new();
-        for &b in &self.chosen {
+        let mut all = StudyRuns::default();
+        // Largest first: its best loss is usually the worst, which sets the level the other
+        // batch sizes are pruned against under an automatic target (`sweep::prune`).
+        let mut order = self.chosen.clone();
+        order.sort_by_key(|b| std::cmp::Reverse(self.rows_of(*b)));
+        for &b in &order {
+            let level = sweep::prune::level(self.config.target_loss, &all.runs);
             let runs = sweep::run_batch_size(
                 &self.dataset,
                 &self.base,
                 &self.config,
                 b,
+                level,
                 self.threads,
                 log,
             )?;
             sweep::write_runs(out, b, &self.identity, &runs)?;
-            all.extend(runs);
+            all.runs.extend(runs.runs);
+            all.throughput.extend(runs.throughput);
         }
         Ok(all)
     }
 
+    /// Rows per step of batch size `b` here.
+    fn rows_of(&self, b: BatchSize) -> usize {
+        match b {
+            BatchSize::Full => self.train_rows,
+            BatchSize::Rows(n) => n.min(self.train_rows),
+        }
+    }
+
     /// The study's analysis of `runs` (these or collected ones).
-    pub fn analyze(&self, runs: Vec<RunRecord>) -> SweepReport {
+    pub fn analyze(&self, runs: StudyRuns) -> SweepReport {
         sweep::analyze(runs, self.config.target_loss, self.config.step_budget)
     }
 }

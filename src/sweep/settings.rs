@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::optim::LrScaling;
+use crate::optim::{LrScaling, OptimizerKind};
 use crate::pipeline::BatchSize;
 use crate::setting::{List, check, settings};
 use crate::train::TrainConfig;
@@ -58,6 +58,30 @@ impl<'de> Deserialize<'de> for Target {
     }
 }
 
+/// One optimizer of `--optimizers`: `sgd`, `adam` or `adamw`, as `--optimizer` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OptimizerChoice(pub OptimizerKind);
+
+impl std::str::FromStr for OptimizerChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        <OptimizerKind as clap::ValueEnum>::from_str(s, true)
+            .map(OptimizerChoice)
+            .map_err(|_| format!("unknown optimizer {s:?}; expected sgd, adam or adamw"))
+    }
+}
+
+/// An optimizer's name as `--optimizer` takes it (`sgd`, `adam`, `adamw`).
+pub fn optimizer_name(kind: OptimizerKind) -> &'static str {
+    match kind {
+        OptimizerKind::Sgd => "sgd",
+        OptimizerKind::Adam => "adam",
+        OptimizerKind::Adamw => "adamw",
+    }
+}
+
 settings! {
     /// What a batch-size study sweeps, and how it reads the result.
     pub struct SweepConfig, flags SweepFlags, heading "Sweep" {
@@ -67,9 +91,18 @@ settings! {
         /// Target validation loss, or "auto" (2% above the worst batch size's best loss).
         #[arg(value_name = "X|auto")]
         numbers target_loss: Target = Target::Auto;
-        /// Factors on the scaled learning rate; the fastest to the target is kept per batch size.
+        /// Factors on the scaled learning rate, tried at every batch size; the fastest to the target is kept per batch size (a best factor on the grid's edge is flagged "widen --lr-grid").
         #[arg(value_name = "F,F,…")]
-        numbers lr_grid: List<f32> = List(vec![1.0]);
+        numbers lr_grid: List<f32> = List(vec![0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]);
+        /// Stop a run early once it is clearly behind the best finished run of the same batch size, optimizer and seed at the same sample count (see the README); `--prune false` trains every run to the end.
+        #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        numbers prune: bool = true;
+        /// Momentum values to try at every batch size (SGD's --momentum, Adam's --beta1) [default: the --momentum / --beta1 given].
+        #[arg(value_name = "M,M,…")]
+        numbers momentum_grid: List<f32>;
+        /// Optimizers to compare, each trained at every batch size, e.g. sgd,adam [default: the --optimizer given].
+        #[arg(value_name = "O,O,…")]
+        numbers optimizers: List<OptimizerChoice>;
         /// Seeds per (batch size, learning rate); steps to target are their median.
         numbers seeds: usize = 1;
         /// Step budget for "best validation loss at a fixed step budget" [default: the largest batch size's steps].
@@ -136,6 +169,18 @@ impl SweepConfig {
             "--lr-grid",
             || "give positive factors, e.g. 0.5,1,2".into(),
         )?;
+        if let Some(m) = &self.momentum_grid {
+            check(
+                !m.is_empty() && m.iter().all(|v| (0.0..1.0).contains(v)),
+                "--momentum-grid",
+                || "give momentum values in [0, 1), e.g. 0,0.9,0.99".into(),
+            )?;
+        }
+        if let Some(o) = &self.optimizers {
+            check(!o.is_empty(), "--optimizers", || {
+                "give one or more of sgd, adam, adamw".into()
+            })?;
+        }
         check(self.seeds > 0, "--seeds", || "must be at least 1".into())?;
         check(self.evals_per_epoch > 0, "--evals-per-epoch", || {
             "must be at least 1".into()

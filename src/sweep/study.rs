@@ -1,15 +1,21 @@
-//! The batch-size study: train at each batch size (and learning-rate factor, and seed), record
-//! learning curves and throughput, then read off steps, samples and wall time to a target loss.
+//! Training the runs of one batch size: its step time measured apart, then every cell of the
+//! grid (optimizer, momentum, learning-rate factor, seed), each recording its learning curve
+//! (with the noise scale at each evaluation) and its own step times, pruned when clearly behind.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::sweep::fit::{StepsFit, fit_steps};
-use crate::sweep::{SweepConfig, Target};
-use crate::train::{BatchSize, EpochMetrics, EvalPoint, Observer, TrainConfig, Trainer};
+use crate::optim::OptimizerKind;
+use crate::sweep::fit::median;
+use crate::sweep::grid::{self, RunSpec};
+use crate::sweep::prune::{self, Pruned};
+use crate::sweep::timing::{self, StepClock, StepTime, Throughput};
+use crate::sweep::{SweepConfig, optimizer_name};
+use crate::train::{BatchSize, EpochMetrics, EvalPoint, Observer, RunInfo, TrainConfig, Trainer};
 
 /// One training run of the study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,385 +24,248 @@ pub struct RunRecord {
     pub batch: usize,
     /// The batch size as given (`64`, `full`).
     pub label: String,
+    /// The update rule.
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    /// The momentum of `--momentum-grid` (SGD's momentum, Adam's β₁), when one was given.
+    #[serde(default)]
+    pub momentum: Option<f32>,
     /// Learning rate used.
     pub lr: f32,
     /// Its grid factor.
     pub lr_factor: f32,
     /// Seed.
     pub seed: u64,
-    /// Validation loss against steps, samples and training time.
+    /// Validation loss (and `B_simple`) against steps, samples and training time.
     pub curve: Vec<EvalPoint>,
-    /// Steady-state training samples per second (median over epochs after the first).
+    /// Samples per second at the run's own median step time.
     pub samples_per_s: f64,
+    /// The run's own step times (evaluations excluded).
+    #[serde(default)]
+    pub step_time: Option<StepTime>,
     /// Why the run stopped early, if it diverged.
     pub diverged: Option<String>,
+    /// Where and why it was stopped early by `--prune`.
+    #[serde(default)]
+    pub pruned: Option<Pruned>,
+    /// Steps its epoch budget holds (what it would have trained unpruned).
+    #[serde(default)]
+    pub budget_steps: u64,
     /// The gradient noise scale at the end of the run.
     pub b_simple: Option<f64>,
 }
 
-/// The study's result for one batch size.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchRow {
-    /// Rows per step.
-    pub batch: usize,
-    /// The batch size as given.
-    pub label: String,
-    /// The learning rate fastest to the target (or best at the budget when none reached it).
-    pub best_lr: Option<f32>,
-    /// Steady-state samples per second.
-    pub samples_per_s: f64,
-    /// Steady-state time per step, milliseconds.
-    pub step_ms: f64,
-    /// Steps to the target `S(B)` (median over seeds), when reached.
-    pub steps_to_target: Option<f64>,
-    /// Samples to the target `E(B)`.
-    pub samples_to_target: Option<f64>,
-    /// Training time to the target, seconds (evaluations excluded).
-    pub wall_to_target_s: Option<f64>,
-    /// Best validation loss within the epoch budget.
-    pub best_val_epoch_budget: Option<f64>,
-    /// Best validation loss within the step budget.
-    pub best_val_step_budget: Option<f64>,
-    /// Runs that diverged, of all runs at this batch size.
-    pub diverged_runs: usize,
-    /// All runs at this batch size.
-    pub runs: usize,
-    /// Median `B_simple` measured at the end of this batch size's runs.
-    pub b_simple: Option<f64>,
+impl RunRecord {
+    /// Optimizer steps it trained.
+    pub fn steps_trained(&self) -> u64 {
+        self.curve.last().map_or(0, |p| p.step)
+    }
+
+    /// `lr 2.000e-2` (and `, momentum 0.9`): the run's cell, for messages.
+    pub fn cell(&self) -> String {
+        match self.momentum {
+            Some(m) => format!("lr {:.3e}, momentum {m}", self.lr),
+            None => format!("lr {:.3e}", self.lr),
+        }
+    }
 }
 
-/// The whole study.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SweepReport {
-    /// The target validation loss used.
-    pub target: f64,
-    /// Whether it was chosen automatically.
-    pub target_auto: bool,
-    /// The step budget used for `best_val_step_budget`.
-    pub step_budget: Option<u64>,
-    /// One row per batch size, ascending.
-    pub rows: Vec<BatchRow>,
-    /// `S(B) = S_min (1 + B_crit/B)` fitted to the batch sizes that reached the target.
-    pub fit: Option<StepsFit>,
-    /// The measured noise scale (median over runs with an estimate).
-    pub b_simple: Option<f64>,
-    /// The batch size with the shortest wall time to the target.
-    pub fastest: Option<String>,
+/// Everything a study trained: the runs and the step times measured apart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StudyRuns {
     /// Every run, with its curve.
     pub runs: Vec<RunRecord>,
+    /// The step time of each batch size and optimizer.
+    pub throughput: Vec<Throughput>,
 }
 
-/// Collects the curve and metrics of one run.
-#[derive(Default)]
-struct Recorder {
+/// The finished runs a run is compared with (`(cell, curve)`), and the prune level.
+type PruneAgainst<'r> = (Vec<(String, &'r [EvalPoint])>, f64);
+
+/// Collects the curve, metrics and step times of one run, and stops it when pruning says so.
+struct Recorder<'r> {
     curve: Vec<EvalPoint>,
     epochs: Vec<EpochMetrics>,
+    clock: StepClock,
+    /// The finished runs it is compared with, and the target when known (with `--prune`).
+    prune: Option<PruneAgainst<'r>>,
+    pruned: Option<Pruned>,
+    stop: Arc<AtomicBool>,
+    /// Steps of the epoch budget: a run at its end is finished, not pruned.
+    budget_steps: u64,
 }
 
-impl Observer for Recorder {
+impl Observer for Recorder<'_> {
+    fn on_start(&mut self, _info: &RunInfo) -> Result<()> {
+        self.clock.other();
+        Ok(())
+    }
+
+    fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize) {
+        self.clock.step();
+    }
+
     fn on_eval(&mut self, point: &EvalPoint) -> Result<()> {
         // A non-finite loss is a run diverging (recorded as such); JSON has no NaN to keep it.
         if point.val_loss.is_finite() {
             self.curve.push(*point);
         }
+        if let Some((refs, level)) = &self.prune
+            && self.pruned.is_none()
+            && point.step < self.budget_steps
+            && let Some(reason) = prune::check(&self.curve, refs, *level)
+        {
+            self.pruned = Some(Pruned {
+                at_step: point.step,
+                at_samples: point.samples,
+                reason,
+            });
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        self.clock.other();
         Ok(())
     }
 
     fn on_epoch(&mut self, m: &EpochMetrics) -> Result<()> {
         self.epochs.push(m.clone());
+        self.clock.other();
         Ok(())
     }
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
+/// The optimizers of `specs`, in order of first appearance.
+fn optimizers(specs: &[RunSpec]) -> Vec<OptimizerKind> {
+    let mut out: Vec<OptimizerKind> = Vec::new();
+    for s in specs {
+        if !out.contains(&s.optimizer) {
+            out.push(s.optimizer);
+        }
     }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+    out
 }
 
-/// Trains every run of one batch size, calling `log` with a line per run.
+/// Trains every run of one batch size, calling `log` with a line per run: first the step time
+/// of each optimizer ([`timing::measure`]), then the grid's runs ([`grid::runs`]).
 ///
-/// A diverged run is recorded (not an error): it is part of what the study measures.
+/// A diverged run is recorded (not an error): it is part of what the study measures. With
+/// `--prune`, a run behind a finished one of the same optimizer and seed at `prune_level`
+/// ([`prune::level`] of the batch sizes trained before; `None`: no pruning) is stopped and
+/// recorded as pruned.
 ///
 /// # Errors
-/// Configuration errors from the trainer; an interruption.
+/// Configuration errors from the trainer.
 pub fn run_batch_size(
     dataset: &Arc<Dataset>,
     base: &TrainConfig,
     sweep: &SweepConfig,
     batch: BatchSize,
+    prune_level: Option<f64>,
     threads: usize,
     log: &mut dyn FnMut(&str),
-) -> Result<Vec<RunRecord>> {
-    let mut out = Vec::new();
-    for &factor in sweep.lr_grid.iter() {
-        for s in 0..sweep.seeds as u64 {
-            let mut cfg = base.clone();
-            cfg.batch.batch_size = batch;
-            cfg.run.seed = base.run.seed + s;
-            cfg.run.noise_scale = true;
-            cfg.run.patience = None;
-            // The trainer scales `lr` for the batch size (`lr_scaling`); the grid factor
-            // multiplies the base.
-            cfg.optim.lr = base.optim.lr * factor;
-            let trainer = Trainer::new(dataset.clone(), cfg.clone(), threads)?;
-            let rows = trainer.batch_rows();
-            let train_rows = trainer.split().train.len();
-            let trainer = trainer.with_learning_curve(train_rows / sweep.evals_per_epoch.max(1));
-            let lr = cfg.scaled_lr(rows);
-            let mut rec = Recorder::default();
-            let diverged = match trainer.run(None, &mut rec) {
-                Ok(_) => None,
-                Err(e @ Error::Diverged { .. }) => Some(e.to_string()),
-                Err(e) => return Err(e),
-            };
-            let later: Vec<f64> = rec.epochs.iter().skip(1).map(|m| m.samples_per_s).collect();
-            let samples_per_s = median(later)
-                .or_else(|| rec.epochs.first().map(|m| m.samples_per_s))
-                .unwrap_or(0.0);
-            let b_simple = rec
-                .epochs
-                .last()
-                .and_then(|m| m.noise_scale)
-                .and_then(|n| n.b_simple)
-                .filter(|b| b.is_finite());
-            let best = rec
-                .curve
-                .iter()
-                .map(|p| p.val_loss)
-                .fold(f64::INFINITY, f64::min);
-            log(&format!(
-                "batch {batch:>6}  lr {:<10.4e}  seed {}  best val_loss {best:.5}  {:.0} samples/s{}",
-                lr,
-                cfg.run.seed,
-                samples_per_s,
-                if diverged.is_some() { "  DIVERGED" } else { "" }
-            ));
-            out.push(RunRecord {
-                batch: rows,
-                label: batch.to_string(),
-                lr,
-                lr_factor: factor,
-                seed: cfg.run.seed,
-                curve: rec.curve,
-                samples_per_s,
-                diverged,
-                b_simple,
-            });
-        }
+) -> Result<StudyRuns> {
+    let specs = grid::runs(base, sweep);
+    let mut throughput = Vec::new();
+    let smallest = sweep.lr_grid.iter().copied().fold(f32::INFINITY, f32::min);
+    for optimizer in optimizers(&specs) {
+        let mut cfg = base.clone();
+        cfg.optim.lr = base.optim.lr * smallest;
+        let t = timing::measure(dataset, &cfg, batch, optimizer, threads)?;
+        log(&format!(
+            "batch {batch:>6}  {}  step time {:.3} ms (p10 {:.3}, p90 {:.3}, {} steps, warm, no \
+             evaluation)  {:.0} samples/s",
+            optimizer_name(optimizer),
+            t.time.median_ms,
+            t.time.p10_ms,
+            t.time.p90_ms,
+            t.time.steps,
+            t.samples_per_s()
+        ));
+        throughput.push(t);
     }
-    Ok(out)
-}
-
-/// First crossing of `target` along the curve, linearly interpolated between evaluations:
-/// `(steps, samples, train seconds)`.
-fn crossing(curve: &[EvalPoint], target: f64) -> Option<(f64, f64, f64)> {
-    let first = curve.first()?;
-    if first.val_loss <= target {
-        return Some((first.step as f64, first.samples as f64, first.train_s));
-    }
-    curve.windows(2).find_map(|w| {
-        let (a, b) = (w[0], w[1]);
-        if b.val_loss > target {
-            return None;
-        }
-        let f = if a.val_loss > b.val_loss {
-            (a.val_loss - target) / (a.val_loss - b.val_loss)
-        } else {
-            1.0
+    let mut out: Vec<RunRecord> = Vec::new();
+    for spec in &specs {
+        let cfg = grid::config(base, batch, spec);
+        let stop = Arc::new(AtomicBool::new(false));
+        let trainer = Trainer::new(dataset.clone(), cfg.clone(), threads)?;
+        let rows = trainer.batch_rows();
+        let train_rows = trainer.split().train.len();
+        let budget_steps = (train_rows.div_ceil(rows) * cfg.run.epochs) as u64;
+        let trainer = trainer
+            .with_learning_curve(train_rows / sweep.evals_per_epoch.max(1))
+            .with_stop_flag(stop.clone());
+        let lr = cfg.scaled_lr(rows);
+        let refs: Vec<(String, &[EvalPoint])> = out
+            .iter()
+            .filter(|r| r.optimizer == spec.optimizer && r.seed == spec.seed)
+            .filter(|r| r.diverged.is_none() && r.pruned.is_none())
+            .map(|r| (r.cell(), r.curve.as_slice()))
+            .collect();
+        let mut rec = Recorder {
+            curve: Vec::new(),
+            epochs: Vec::new(),
+            clock: StepClock::default(),
+            prune: prune_level.filter(|_| sweep.prune).map(|l| (refs, l)),
+            pruned: None,
+            stop,
+            budget_steps,
         };
-        let lerp = |x: f64, y: f64| x + f * (y - x);
-        Some((
-            lerp(a.step as f64, b.step as f64),
-            lerp(a.samples as f64, b.samples as f64),
-            lerp(a.train_s, b.train_s),
-        ))
-    })
-}
-
-/// Turns the runs into the study's table: target, per-batch-size rows, fit, fastest.
-pub fn analyze(runs: Vec<RunRecord>, target: Target, step_budget: Option<u64>) -> SweepReport {
-    let mut sizes: Vec<(usize, String)> = runs.iter().map(|r| (r.batch, r.label.clone())).collect();
-    sizes.sort();
-    sizes.dedup();
-    let best_of = |r: &RunRecord| {
-        r.curve
+        let diverged = match trainer.run(None, &mut rec) {
+            Ok(_) => None,
+            Err(Error::Interrupted { .. }) if rec.pruned.is_some() => None,
+            Err(e @ Error::Diverged { .. }) => Some(e.to_string()),
+            Err(e) => return Err(e),
+        };
+        // The references borrow `out`, which takes this run next.
+        rec.prune = None;
+        let step_time = StepTime::of(&rec.clock.times);
+        let samples_per_s = step_time
+            .map(|t| rows as f64 / (t.median_ms / 1e3))
+            .or_else(|| median(rec.epochs.iter().map(|m| m.samples_per_s).collect()))
+            .unwrap_or(0.0);
+        let b_simple = rec
+            .epochs
+            .last()
+            .and_then(|m| m.noise_scale)
+            .and_then(|n| n.b_simple)
+            .filter(|b| b.is_finite());
+        let best = rec
+            .curve
             .iter()
             .map(|p| p.val_loss)
-            .fold(f64::INFINITY, f64::min)
-    };
-    let (target_loss, auto) = match target {
-        Target::Loss(v) => (v, false),
-        Target::Auto => {
-            let worst_best = sizes
-                .iter()
-                .filter_map(|(b, _)| {
-                    runs.iter()
-                        .filter(|r| r.batch == *b && r.diverged.is_none())
-                        .map(best_of)
-                        .filter(|v| v.is_finite())
-                        .reduce(f64::min)
-                })
-                .fold(f64::NEG_INFINITY, f64::max);
-            (worst_best * 1.02, true)
-        }
-    };
-    let budget = step_budget.or_else(|| {
-        // Default: the steps of the largest batch size that trained without diverging, over
-        // its whole epoch budget: the budget every batch size had in common.
-        let ok = |r: &&RunRecord| r.diverged.is_none();
-        let largest = runs.iter().filter(ok).map(|r| r.batch).max()?;
-        runs.iter()
-            .filter(ok)
-            .filter(|r| r.batch == largest)
-            .filter_map(|r| r.curve.last().map(|p| p.step))
-            .max()
-    });
-    let mut rows = Vec::new();
-    for (b, label) in &sizes {
-        let at_b: Vec<&RunRecord> = runs.iter().filter(|r| r.batch == *b).collect();
-        let mut factors: Vec<f32> = at_b.iter().map(|r| r.lr_factor).collect();
-        factors.sort_by(f32::total_cmp);
-        factors.dedup();
-        // Per learning rate: median steps (and samples, time) to target over seeds.
-        let mut best: Option<(f64, f64, f64, f32)> = None;
-        for f in &factors {
-            let runs_f: Vec<&&RunRecord> = at_b
-                .iter()
-                .filter(|r| r.lr_factor == *f && r.diverged.is_none())
-                .collect();
-            let hits: Vec<(f64, f64, f64)> = runs_f
-                .iter()
-                .filter_map(|r| crossing(&r.curve, target_loss))
-                .collect();
-            // Counted only when most seeds reach the target.
-            if hits.is_empty() || hits.len() * 2 < runs_f.len().max(1) {
-                continue;
-            }
-            let s = median(hits.iter().map(|h| h.0).collect()).expect("non-empty");
-            let e = median(hits.iter().map(|h| h.1).collect()).expect("non-empty");
-            let w = median(hits.iter().map(|h| h.2).collect()).expect("non-empty");
-            let lr = at_b
-                .iter()
-                .find(|r| r.lr_factor == *f)
-                .map_or(0.0, |r| r.lr);
-            if best.is_none_or(|(bs, ..)| s < bs) {
-                best = Some((s, e, w, lr));
-            }
-        }
-        let ok: Vec<&&RunRecord> = at_b.iter().filter(|r| r.diverged.is_none()).collect();
-        let best_epoch = ok.iter().map(|r| best_of(r)).reduce(f64::min);
-        let best_steps = budget.and_then(|n| {
-            ok.iter()
-                .flat_map(|r| r.curve.iter().filter(|p| p.step <= n).map(|p| p.val_loss))
-                .reduce(f64::min)
-        });
-        let sps = median(ok.iter().map(|r| r.samples_per_s).collect()).unwrap_or(0.0);
-        let best_lr = best.map(|b| b.3).or_else(|| {
-            ok.iter()
-                .min_by(|a, b| best_of(a).total_cmp(&best_of(b)))
-                .map(|r| r.lr)
-        });
-        rows.push(BatchRow {
-            batch: *b,
-            label: label.clone(),
-            best_lr,
-            samples_per_s: sps,
-            step_ms: if sps > 0.0 {
-                1e3 * *b as f64 / sps
-            } else {
-                f64::NAN
-            },
-            steps_to_target: best.map(|b| b.0),
-            samples_to_target: best.map(|b| b.1),
-            wall_to_target_s: best.map(|b| b.2),
-            best_val_epoch_budget: best_epoch.filter(|v| v.is_finite()),
-            best_val_step_budget: best_steps,
-            diverged_runs: at_b.len() - ok.len(),
-            runs: at_b.len(),
-            b_simple: median(at_b.iter().filter_map(|r| r.b_simple).collect()),
-        });
-    }
-    let fit = fit_steps(
-        &rows
-            .iter()
-            .filter_map(|r| Some((r.batch as f64, r.steps_to_target?)))
-            .collect::<Vec<_>>(),
-    );
-    let fastest = rows
-        .iter()
-        .filter_map(|r| Some((r.wall_to_target_s?, r.label.clone())))
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|x| x.1);
-    let b_simple = median(
-        rows.iter()
-            .filter(|r| r.batch >= 2)
-            .filter_map(|r| r.b_simple)
-            .collect(),
-    );
-    SweepReport {
-        target: target_loss,
-        target_auto: auto,
-        step_budget: budget,
-        rows,
-        fit,
-        b_simple,
-        fastest,
-        runs,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn point(step: u64, loss: f64) -> EvalPoint {
-        EvalPoint {
-            step,
-            samples: step * 10,
-            train_s: step as f64 * 0.5,
-            val_loss: loss,
-            val_accuracy: None,
-        }
-    }
-
-    #[test]
-    fn crossings_are_interpolated_between_evaluations() {
-        let curve = [point(0, 2.0), point(10, 1.0), point(20, 0.5)];
-        let (s, e, w) = crossing(&curve, 0.75).unwrap();
-        assert_eq!((s, e, w), (15.0, 150.0, 7.5));
-        assert!(
-            crossing(&curve, 0.1).is_none(),
-            "unreached targets are not reached"
-        );
-    }
-
-    #[test]
-    fn an_unreachable_target_is_reported_per_batch_size_not_an_error() {
-        let run = |batch: usize, end: f64| RunRecord {
-            batch,
-            label: batch.to_string(),
-            lr: 0.1,
-            lr_factor: 1.0,
-            seed: 0,
-            curve: vec![point(0, 2.0), point(10, end)],
-            samples_per_s: 1000.0,
-            diverged: None,
-            b_simple: None,
+            .fold(f64::INFINITY, f64::min);
+        let momentum = spec
+            .momentum
+            .map_or(String::new(), |m| format!("  momentum {m}"));
+        let end = match (&diverged, &rec.pruned) {
+            (Some(_), _) => "  DIVERGED".to_string(),
+            (None, Some(p)) => format!("  pruned at step {}", p.at_step),
+            (None, None) => String::new(),
         };
-        let r = analyze(vec![run(16, 0.4), run(64, 0.9)], Target::Loss(0.5), None);
-        assert!(r.rows[0].steps_to_target.is_some());
-        assert!(r.rows[1].steps_to_target.is_none());
-        assert!(r.fit.is_none());
-        let auto = analyze(vec![run(16, 0.4), run(64, 0.9)], Target::Auto, None);
-        assert!((auto.target - 0.9 * 1.02).abs() < 1e-12);
-        assert!(auto.rows.iter().all(|r| r.steps_to_target.is_some()));
+        log(&format!(
+            "batch {batch:>6}  {}  lr {lr:<10.4e}{momentum}  seed {}  best val_loss {best:.5}  \
+             {samples_per_s:.0} samples/s{end}",
+            optimizer_name(spec.optimizer),
+            spec.seed,
+        ));
+        out.push(RunRecord {
+            batch: rows,
+            label: batch.to_string(),
+            optimizer: spec.optimizer,
+            momentum: spec.momentum,
+            lr,
+            lr_factor: spec.lr_factor,
+            seed: spec.seed,
+            curve: rec.curve,
+            samples_per_s,
+            step_time,
+            diverged,
+            pruned: rec.pruned,
+            budget_steps,
+            b_simple,
+        });
     }
+    Ok(StudyRuns {
+        runs: out,
+        throughput,
+    })
 }

@@ -74,6 +74,10 @@ pub struct EvalPoint {
     pub val_loss: f64,
     /// Validation accuracy (classification).
     pub val_accuracy: Option<f64>,
+    /// The gradient noise scale `B_simple` at this point (moving averages, with `noise_scale`
+    /// and batches of two shards or more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b_simple: Option<f64>,
 }
 
 /// Static facts about a run, given to the observer when it starts.

@@ -384,6 +384,7 @@ impl Trainer {
             train_s,
             val_loss: self.loss.mean(v, n, self.mlp.outputs()),
             val_accuracy: (self.loss == Loss::CrossEntropy).then(|| v.correct as f64 / n as f64),
+            b_simple: p.noise.and_then(|n| n.b_simple()).filter(|b| b.is_finite()),
         }
     }
 
