@@ -525,11 +525,6 @@ mod tests {
         type Case = (&'static str, fn(&mut TrainConfig), &'static str);
         let cases: &[Case] = &[
             ("--hidden", |c| c.model.hidden = vec![0].into(), "positive"),
-            (
-                "--hidden",
-                |c| c.model.hidden = Vec::new().into(),
-                "positive",
-            ),
             ("--dropout", |c| c.model.dropout = 1.0, "[0, 1)"),
             (
                 "--batch-size",
@@ -606,6 +601,11 @@ mod tests {
             ("--lr-gamma", |c| c.lr.lr_gamma = 0.0, "positive"),
             ("--keep", |c| c.checkpoints.keep = 0, "at least 1"),
             ("--shard-size", |c| c.parallel.shard_size = 0, "at least 1"),
+            (
+                "--step-timeout",
+                |c| c.parallel.step_timeout = Some(0.0),
+                "positive",
+            ),
             (
                 "--prefetch",
                 |c| c.parallel.prefetch = Some(0),
