@@ -36,7 +36,7 @@ impl StepsFit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "case", rename_all = "snake_case")]
 pub enum FitFailure {
-    /// Fewer than [`MIN_POINTS`] batch sizes reached the target.
+    /// Fewer than `MIN_POINTS` batch sizes reached the target.
     TooFewReached {
         /// Batch sizes that reached it.
         reached: usize,

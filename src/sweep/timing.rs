@@ -155,8 +155,8 @@ impl Observer for Timer {
 
 /// Measures the step time of `batch` with `optimizer`: the study's settings at the learning
 /// rate `base.optim.lr` (a safe one: the grid's smallest factor), without evaluations or the
-/// noise-scale measurement, after [`WARM_STEPS`] warm-up steps, for at least [`MIN_STEPS`]
-/// steps and [`MIN_TIME`] (at most [`MAX_TIME`]).
+/// noise-scale measurement, after `WARM_STEPS` warm-up steps, for at least `MIN_STEPS`
+/// steps and `MIN_TIME` (at most `MAX_TIME`).
 ///
 /// # Errors
 /// Configuration errors from the trainer; a run diverging before any step was timed.
