@@ -12,7 +12,7 @@ fn facts(trainer: &Trainer, resumed: Option<&Progress>) -> Result<Vec<(String, S
     )];
     // The matrix kernels of one instruction set give bits another does not (AVX2, AVX-512).
     facts.push((
-        "the matrix kernels".into(),
+        "the matrix kernels' instruction set".into(),
         crate::model::matmul::kernel_isa().into(),
     ));
     // Every setting, as config.toml writes it (paths aside: the files are compared by content).

@@ -9,9 +9,10 @@ pub struct PhaseTimes {
     pub data_wait_s: f64,
     /// Forward and backward passes.
     pub compute_s: f64,
-    /// Reducing shard gradients (in-process and across processes).
+    /// Reducing shard gradients (in-process and across processes); in one process without
+    /// clipping, also the optimizer's update, which runs in the last reduction pass.
     pub all_reduce_s: f64,
-    /// Optimizer steps.
+    /// Optimizer steps run as a pass of their own (with clipping, or several processes).
     pub optimizer_s: f64,
 }
 
