@@ -532,6 +532,20 @@ pub fn analyze(study: StudyRuns, target: Target, step_budget: Option<u64>) -> Sw
              least 2 × --shard-size rows)"
                 .into(),
         );
+    } else {
+        let missing: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.steps_to_target.is_some() && r.b_simple_at_target.is_none())
+            .map(|r| r.label.as_str())
+            .collect();
+        if !missing.is_empty() {
+            notes.push(format!(
+                "no B_simple at the target for batch {}: it is measured on batches of two \
+                 shards or more (at least 2 × --shard-size rows), and read once its running \
+                 average is positive",
+                missing.join(", ")
+            ));
+        }
     }
     SweepReport {
         target: target_loss,

@@ -101,8 +101,8 @@ impl Observer for Recorder<'_> {
         Ok(())
     }
 
-    fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize) {
-        self.clock.step();
+    fn on_step(&mut self, _epoch: usize, step: usize, steps: usize) {
+        self.clock.step(step, steps);
     }
 
     fn on_eval(&mut self, point: &EvalPoint) -> Result<()> {
@@ -203,7 +203,7 @@ pub fn run_batch_size(
         let mut rec = Recorder {
             curve: Vec::new(),
             epochs: Vec::new(),
-            clock: StepClock::default(),
+            clock: StepClock::new(rows, train_rows, cfg.batch.drop_last),
             prune: prune_level.filter(|_| sweep.prune).map(|l| (refs, l)),
             pruned: None,
             stop,
