@@ -49,7 +49,9 @@ fn run(batch: BatchSize, threads: usize) -> Vec<f32> {
 /// `cargo test --release --test streaming -- --nocapture` printed them, on an Intel Xeon with
 /// AVX-512: matrix kernels `avx512`). Kernels of another instruction set
 /// sum in another order, so the check runs where the same kernels run and says it skipped
-/// elsewhere.
+/// elsewhere. Every product here (shards of 16 rows, layers of 12 → 24 → 16 → 3: at most
+/// 16 · 12 · 24 multiply-adds) is below `NATIVE_MIN_FMAS`, so these are gemm's AVX-512 kernels
+/// also where ours run: the same fingerprints since (checked after our kernels came).
 const RECORDED_ISA: &str = "avx512";
 const RECORDED: [(BatchSize, u64); 5] = [
     (BatchSize::Rows(1), 0x751c_2be2_8728_98ae),
@@ -67,7 +69,9 @@ fn final_weights_are_the_whole_batch_engines_at_every_batch_size() {
         .collect();
     println!("{got:?}");
     let isa = dptrain::model::matmul::kernel_isa();
-    if isa != RECORDED_ISA {
+    assert!(16 * 12 * 24 < dptrain::model::matmul::NATIVE_MIN_FMAS);
+    let gemm_here = isa == RECORDED_ISA || isa.contains(&format!("(gemm {RECORDED_ISA} below "));
+    if !gemm_here {
         use std::io::Write as _;
         let _ = writeln!(
             std::io::stderr(),

@@ -1,14 +1,14 @@
 //! The measurement behind the matrix-product backend, single-threaded, on the three products of
 //! a layer's forward and backward pass (weights stored `[out, in]` like PyTorch), for the large
 //! MLP's shard shapes and the seed's tiny layer:
-//! - `dptrain`: what training uses, `model::matmul` (gemm's kernels, driven with reused packing
-//!   buffers);
+//! - `dptrain`: what training uses, `model::matmul` (our AVX-512 kernels where they run);
+//! - `gemm_packed`: gemm's kernels driven with reused packing buffers (what training used before);
 //! - `gemm_entry`: the `gemm` crate's own entry point, which allocates its packing buffers on
 //!   every call (same kernels, bit-identical results);
 //! - `ndarray`: ndarray's `general_mat_mul` (matrixmultiply).
 
 use criterion::{Criterion, Throughput};
-use dptrain::model::matmul::{Accum, Backend, Mat, matmul_with};
+use dptrain::model::matmul::{Accum, Backend, Epilogue, Mat, matmul_with};
 use ndarray::Array2;
 use ndarray::linalg::general_mat_mul;
 
@@ -35,7 +35,8 @@ pub fn bench(c: &mut Criterion) {
             dz.as_slice().unwrap(),
         );
         for (name, backend) in [
-            ("dptrain", Backend::Packed),
+            ("dptrain", Backend::Native),
+            ("gemm_packed", Backend::Packed),
             ("gemm_entry", Backend::GemmEntry),
         ] {
             let mul = |dst: &mut Array2<f32>, lhs: Mat<'_>, rhs: Mat<'_>| {
@@ -45,6 +46,7 @@ pub fn bench(c: &mut Criterion) {
                     lhs,
                     rhs,
                     Accum::Replace,
+                    Epilogue::None,
                 )
             };
             g.bench_function(format!("{name}/forward_A_Wt/{shape}"), |b| {

@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use dptrain::model::matmul::{Accum, Mat, kernel_isa, matmul};
+use dptrain::model::matmul::{Accum, Backend, Epilogue, Mat, kernel_isa, matmul_with};
 
 /// Independent accumulators of the peak loop.
 const ACCUMULATORS: usize = 12;
@@ -131,17 +131,19 @@ impl Shapes {
         2 * (self.m * self.k * self.n) as u64
     }
 
-    /// Runs product `which` (0 forward, 1 weight gradient, 2 input gradient) into `out`.
-    fn run(&self, which: usize, out: &mut [f32]) {
+    /// Runs product `which` (0 forward, 1 weight gradient, 2 input gradient) into `out` on
+    /// `backend`.
+    fn run(&self, backend: Backend, which: usize, out: &mut [f32]) {
         let (m, k, n) = (self.m, self.k, self.n);
         let x = Mat::row_major(&self.x, m, k);
         let w = Mat::row_major(&self.w, n, k);
         let dz = Mat::row_major(&self.dz, m, n);
-        match which {
-            0 => matmul(&mut out[..m * n], x, w.t(), Accum::Replace),
-            1 => matmul(&mut out[..n * k], dz.t(), x, Accum::Replace),
-            _ => matmul(&mut out[..m * k], dz, w, Accum::Replace),
-        }
+        let (dst, a, b) = match which {
+            0 => (&mut out[..m * n], x, w.t()),
+            1 => (&mut out[..n * k], dz.t(), x),
+            _ => (&mut out[..m * k], dz, w),
+        };
+        matmul_with(backend, dst, a, b, Accum::Replace, Epilogue::None);
     }
 }
 
@@ -195,7 +197,7 @@ pub fn bench(c: &mut Criterion) {
         for (which, name) in PRODUCTS.iter().enumerate() {
             let id = format!("{}/{m}x{k}x{n}", name.split(' ').next().unwrap_or(name));
             g.bench_function(format!("{id}_{which}"), |b| {
-                b.iter(|| s.run(which, &mut out))
+                b.iter(|| s.run(Backend::Native, which, &mut out))
             });
         }
     }
@@ -209,26 +211,47 @@ pub fn bench(c: &mut Criterion) {
     let peak = rate(flops_per_call(), || {
         black_box(fma_loop(black_box(1.0)));
     });
+    // Every core at once: what a whole training step on all threads can reach (turbo clocks
+    // often fall when every core is busy).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let all: f64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(|| {
+                    rate(flops_per_call(), || {
+                        black_box(fma_loop(black_box(1.0)));
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+    });
     eprintln!(
-        "\nFMA peak, one core ({isa}, {ACCUMULATORS} accumulators): {:.1} GFLOP/s; matrix \
-         kernels: {}",
+        "\nFMA peak, one core ({isa}, {ACCUMULATORS} accumulators): {:.1} GFLOP/s; all {cores} \
+         cores at once: {:.1} GFLOP/s ({:.1} per core); matrix kernels: {}",
         peak / 1e9,
+        all / 1e9,
+        all / 1e9 / cores as f64,
         kernel_isa()
     );
     eprintln!(
-        "{:>16} {:>20} {:>10} {:>8}",
-        "m x k x n", "product", "GFLOP/s", "of peak"
+        "{:>16} {:>20} {:>14} {:>8} {:>14} {:>8}",
+        "m x k x n", "product", "gemm GFLOP/s", "of peak", "ours GFLOP/s", "of peak"
     );
     for (m, k, n) in shapes() {
         let s = Shapes::new(m, k, n);
         for (which, name) in PRODUCTS.iter().enumerate() {
-            let r = rate(s.flops(), || s.run(which, &mut out));
+            // Interleaved: gemm's kernels (what training ran before our own), then ours.
+            let before = rate(s.flops(), || s.run(Backend::Packed, which, &mut out));
+            let after = rate(s.flops(), || s.run(Backend::Native, which, &mut out));
             eprintln!(
-                "{:>16} {:>20} {:>10.1} {:>7.0}%",
+                "{:>16} {:>20} {:>14.1} {:>7.0}% {:>14.1} {:>7.0}%",
                 format!("{m}x{k}x{n}"),
                 name,
-                r / 1e9,
-                100.0 * r / peak
+                before / 1e9,
+                100.0 * before / peak,
+                after / 1e9,
+                100.0 * after / peak
             );
         }
     }

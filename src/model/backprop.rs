@@ -1,7 +1,8 @@
 //! Forward and backward passes of an [`Mlp`] over one shard of rows, into reusable buffers.
 
-use crate::model::matmul::{Accum, Mat, matmul};
+use crate::model::matmul::{Accum, Epilogue, Mat, matmul, matmul_fused, matmul_prepacked};
 use crate::model::mlp::{Activation, Mlp};
+use crate::model::prepack::PackedWeights;
 use crate::rng::{CounterRng, derive_seed};
 
 /// Identifies the dropout masks of one training step.
@@ -114,6 +115,23 @@ impl Mlp {
     /// # Panics
     /// If `rows` exceeds the workspace capacity or the buffers do not match the layout.
     pub fn forward(&self, params: &[f32], x: &[f32], rows: usize, ws: &mut Workspace, mode: Mode) {
+        self.forward_packed(params, None, x, rows, ws, mode);
+    }
+
+    /// [`Mlp::forward`] reading the weights from `packed` (which must hold `params`' weights,
+    /// [`PackedWeights::pack`]) where our kernels run: the same bits, without packing them.
+    ///
+    /// # Panics
+    /// As for [`Mlp::forward`].
+    pub fn forward_packed(
+        &self,
+        params: &[f32],
+        packed: Option<&PackedWeights>,
+        x: &[f32],
+        rows: usize,
+        ws: &mut Workspace,
+        mode: Mode,
+    ) {
         assert!(rows <= ws.capacity, "shard larger than its workspace");
         assert_eq!(params.len(), self.num_params(), "parameter buffer length");
         let last = self.layers().len() - 1;
@@ -124,9 +142,6 @@ impl Mlp {
             let bias = &params[l.bias_range()];
             let (before, rest) = ws.h.split_at_mut(i);
             let z = &mut rest[0][..rows * l.outputs];
-            for row in z.chunks_exact_mut(l.outputs) {
-                row.copy_from_slice(bias);
-            }
             let input = if i == 0 {
                 view(x, rows, l.inputs)
             } else if self.dropout() > 0.0 && matches!(mode, Mode::Train { .. }) {
@@ -134,13 +149,20 @@ impl Mlp {
             } else {
                 view(&before[i - 1], rows, l.inputs)
             };
-            matmul(z, input, w.t(), Accum::Add);
+            // The bias and a ReLU are applied as the product's tiles are written.
+            let epilogue = match (i == last, self.activation()) {
+                (false, Activation::Relu) => Epilogue::BiasRelu(bias),
+                _ => Epilogue::Bias(bias),
+            };
+            match packed {
+                Some(p) => matmul_prepacked(z, input, w.t(), p.forward(i), epilogue),
+                None => matmul_fused(z, input, w.t(), epilogue),
+            }
             if i == last {
                 break;
             }
-            match self.activation() {
-                Activation::Relu => z.iter_mut().for_each(|v| *v = v.max(0.0)),
-                Activation::Tanh => z.iter_mut().for_each(|v| *v = v.tanh()),
+            if self.activation() == Activation::Tanh {
+                z.iter_mut().for_each(|v| *v = v.tanh());
             }
             if let (Mode::Train { key, offset }, true) = (mode, self.dropout() > 0.0) {
                 let mask = &mut ws.mask[i][..rows * l.outputs];
@@ -182,6 +204,24 @@ impl Mlp {
         mode: Mode,
         grad: &mut [f32],
     ) {
+        self.backward_packed(params, None, x, rows, ws, mode, grad);
+    }
+
+    /// [`Mlp::backward`] reading the weights from `packed` (as [`Mlp::forward_packed`]).
+    ///
+    /// # Panics
+    /// As for [`Mlp::backward`].
+    #[allow(clippy::too_many_arguments)] // backward's inputs and outputs, and the packed weights
+    pub fn backward_packed(
+        &self,
+        params: &[f32],
+        packed: Option<&PackedWeights>,
+        x: &[f32],
+        rows: usize,
+        ws: &mut Workspace,
+        mode: Mode,
+        grad: &mut [f32],
+    ) {
         assert_eq!(grad.len(), self.num_params(), "gradient buffer length");
         let dropout = self.dropout() > 0.0 && matches!(mode, Mode::Train { .. });
         let [d0, d1] = &mut ws.delta;
@@ -207,14 +247,20 @@ impl Mlp {
             }
             let w = view(&params[l.weight_range()], l.outputs, l.inputs);
             let da = &mut next[..rows * l.inputs];
-            matmul(da, dz, w, Accum::Replace);
             let h = &ws.h[i - 1][..rows * l.inputs];
+            // The ReLU's gradient is applied as the product's tiles are written.
             match self.activation() {
-                Activation::Relu => da
-                    .iter_mut()
-                    .zip(h)
-                    .for_each(|(d, &h)| *d = if h > 0.0 { *d } else { 0.0 }),
-                Activation::Tanh => da.iter_mut().zip(h).for_each(|(d, &h)| *d *= 1.0 - h * h),
+                Activation::Relu => match packed {
+                    Some(p) => matmul_prepacked(da, dz, w, p.input_grad(i), Epilogue::ReluGrad(h)),
+                    None => matmul_fused(da, dz, w, Epilogue::ReluGrad(h)),
+                },
+                Activation::Tanh => {
+                    match packed {
+                        Some(p) => matmul_prepacked(da, dz, w, p.input_grad(i), Epilogue::None),
+                        None => matmul(da, dz, w, Accum::Replace),
+                    }
+                    da.iter_mut().zip(h).for_each(|(d, &h)| *d *= 1.0 - h * h);
+                }
             }
             if dropout {
                 da.iter_mut()

@@ -3,9 +3,11 @@
 mod backprop;
 pub mod matmul;
 mod mlp;
+mod prepack;
 mod settings;
 pub mod weights;
 
 pub use backprop::{DropoutKey, Mode, Workspace};
 pub use mlp::{Activation, LayerLayout, Mlp};
+pub use prepack::PackedWeights;
 pub use settings::{ModelFlags, ModelSettings};

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::loss::{Loss, LossSum, Targets};
 use crate::model::matmul::Accum;
-use crate::model::{DropoutKey, Mlp, Mode, Workspace};
+use crate::model::{DropoutKey, Mlp, Mode, PackedWeights, Workspace};
 use crate::optim::StepUpdate;
 use crate::parallel::collective::{Collective, Share, SingleProcess, Tag};
 use crate::parallel::noise::NoiseSample;
@@ -97,6 +97,9 @@ pub struct StepAccumulator {
     big: f64,
     /// Per-chunk sums of squares for the noise estimate (with two shards or more).
     squares: Option<Vec<[f64; WAVE + 1]>>,
+    /// The step's weights, packed once for every shard (taken from the engine at the step's
+    /// first run).
+    weights: Option<PackedWeights>,
 }
 
 impl StepAccumulator {
@@ -164,6 +167,8 @@ pub struct GradientEngine {
     squares: Mutex<Vec<[f64; WAVE + 1]>>,
     /// Per-shard loss sums and noise terms of a step (kept between steps: no allocation).
     lists: Mutex<(Vec<LossSum>, Vec<f64>)>,
+    /// The weights packed for the products, kept between steps (no allocation).
+    weights: Mutex<Option<PackedWeights>>,
     /// The processes the batch is shared with.
     collective: Arc<dyn Collective>,
 }
@@ -183,6 +188,7 @@ impl GradientEngine {
             buffers: Mutex::new(Vec::new()),
             squares: Mutex::new(Vec::new()),
             lists: Mutex::new((Vec::new(), Vec::new())),
+            weights: Mutex::new(None),
             collective: Arc::new(SingleProcess),
         }
     }
@@ -242,6 +248,7 @@ impl GradientEngine {
     fn shard_gradient(
         &self,
         params: &[f32],
+        weights: Option<&PackedWeights>,
         run: &BatchRef<'_>,
         offset: usize,
         k: usize,
@@ -255,7 +262,8 @@ impl GradientEngine {
             offset: offset + start,
         };
         let mut ws = self.take_workspace();
-        self.mlp.forward(params, shard.x, shard.rows, &mut ws, mode);
+        self.mlp
+            .forward_packed(params, weights, shard.x, shard.rows, &mut ws, mode);
         let (out, dout) = ws.output_grad(shard.rows, self.mlp.outputs());
         let sum = self.loss.sum_over(
             out,
@@ -265,7 +273,7 @@ impl GradientEngine {
             Some(dout),
         );
         self.mlp
-            .backward(params, shard.x, shard.rows, &mut ws, mode, grad);
+            .backward_packed(params, weights, shard.x, shard.rows, &mut ws, mode, grad);
         self.put_workspace(ws);
         sum
     }
@@ -338,6 +346,7 @@ impl GradientEngine {
             small,
             big: 0.0,
             squares,
+            weights: None,
         }
     }
 
@@ -385,8 +394,21 @@ impl GradientEngine {
             "only the batch's last run may end in a partial shard"
         );
         let t0 = Instant::now();
+        if step.weights.is_none() {
+            // Once per step, in parallel: every shard's products read these panels.
+            let taken = self.weights.lock().expect("packed weights").take();
+            let mut w = taken.unwrap_or_else(|| PackedWeights::new(&self.mlp, self.shard_size));
+            w.pack(&self.mlp, params);
+            step.weights = Some(w);
+            if step.shards > 1 {
+                // (One shard: the whole run is timed as compute below.)
+                times.compute += t0.elapsed();
+            }
+        }
         if step.shards == 1 {
-            let loss = self.shard_gradient(params, run, offset, 0, step.mean_over, key, grad);
+            let weights = step.weights.as_ref();
+            let loss =
+                self.shard_gradient(params, weights, run, offset, 0, step.mean_over, key, grad);
             times.compute += t0.elapsed();
             step.losses.push(loss);
             step.done = 1;
@@ -405,12 +427,22 @@ impl GradientEngine {
             }
             let t = Instant::now();
             let mean_over = step.mean_over;
+            let weights = step.weights.as_ref();
             step.bufs[..n]
                 .par_iter_mut()
                 .zip(&mut sums[..n])
                 .enumerate()
                 .for_each(|(i, (buf, sum))| {
-                    *sum = self.shard_gradient(params, run, offset, first + i, mean_over, key, buf);
+                    *sum = self.shard_gradient(
+                        params,
+                        weights,
+                        run,
+                        offset,
+                        first + i,
+                        mean_over,
+                        key,
+                        buf,
+                    );
                 });
             times.compute += t.elapsed();
             step.losses.extend_from_slice(&sums[..n]);
@@ -626,6 +658,9 @@ impl GradientEngine {
             NoiseSample::estimate(step.shards, step.mean_over, trailer.small, trailer.big)
         });
         *self.buffers.lock().expect("buffer pool") = std::mem::take(&mut step.bufs);
+        if let Some(w) = step.weights.take() {
+            *self.weights.lock().expect("packed weights") = Some(w);
+        }
         *self.lists.lock().expect("lists") = (
             std::mem::take(&mut step.losses),
             std::mem::take(&mut step.small),

@@ -1,30 +1,84 @@
-//! Single-threaded matrix products into caller-owned buffers, on the `gemm` crate's kernels.
+//! Single-threaded matrix products into caller-owned buffers.
 //!
-//! Chosen by measurement on the reference machine (AVX-512, 2 cores; `cargo bench -- matmul`):
-//! for the shard shapes of the large MLP (m = 64…256, k, n = 784…1024) `gemm` with its `x86-v4`
-//! kernels reaches 125–200 GFLOP/s against matrixmultiply's 75–100, and for the seed's tiny
-//! layers both cost about a microsecond of call overhead.
+//! On CPUs with AVX-512 the products of a layer run on our own kernels (the private `avx512`
+//! module: `8 × 48` register tiles, blocking from the cache sizes read at run time, the layer's
+//! bias, ReLU or ReLU-gradient applied while a tile is in registers). Elsewhere, and for products
+//! too small to amortise packing (the seed's tiny layers), they run on the `gemm` crate's
+//! kernels, driven by the private `packed` module with reused packing buffers (gemm's own entry
+//! point, [`Backend::GemmEntry`], allocates on every blocked product). `cargo bench -- peak`
+//! measures each against this machine's FMA peak.
 //!
 //! Each product runs on the calling thread only: data parallelism comes from shards, one product
 //! per shard per core, which also keeps every shard's result independent of the thread count.
 //!
-//! Products allocate nothing once warm: the private `packed` module drives gemm's kernels with
-//! packing buffers owned by the calling thread (gemm's own entry point, [`Backend::GemmEntry`],
-//! allocates a packing buffer and a flag vector on every blocked product), and packs row-major
-//! weights faster in the forward pass.
+//! Products allocate nothing once warm: every thread keeps its packing buffers and reuses them.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod blocking;
 mod packed;
+mod prepacked;
+
+use std::sync::OnceLock;
 
 use packed::Product;
 
-/// The instruction set of the matrix kernels this CPU runs (`avx512`, `avx2-fma`, `generic`).
+pub use blocking::Blocking;
+pub use prepacked::PackedB;
+
+/// Products with fewer multiply-adds than this go to gemm's kernels even where ours run: below
+/// it, packing both operands costs more than it saves (`cargo bench -- matmul`, the seed's
+/// `32 × 20 × 50`).
+pub const NATIVE_MIN_FMAS: usize = 1 << 16;
+
+/// The kernels [`matmul`] runs on this CPU, and the block depth that decides their rounding, e.g.
+/// `avx512 8x48 kc128 (gemm avx512 below 65536 FMAs)`, `avx2-fma` (gemm's) or `generic`.
 ///
 /// # Determinism
-/// Kernels of different instruction sets accumulate in different orders: results are
-/// bit-identical between machines (and processes) that run the same kernels, and agree to float
-/// rounding otherwise.
+/// Kernels of different instruction sets or depth blocks accumulate in different orders: results
+/// are bit-identical between machines (and processes) that report the same string, and agree to
+/// float rounding otherwise.
 pub fn kernel_isa() -> &'static str {
-    packed::kernel_isa()
+    static ISA: OnceLock<String> = OnceLock::new();
+    ISA.get_or_init(|| match native_blocking() {
+        Some(b) => format!(
+            "avx512 {}x{} kc{} (gemm {} below {NATIVE_MIN_FMAS} FMAs)",
+            avx512::MR,
+            avx512::NR,
+            b.kc,
+            packed::kernel_isa()
+        ),
+        None => packed::kernel_isa().to_string(),
+    })
+}
+
+/// The block sizes of our kernels on this CPU, or `None` where they do not run.
+pub fn native_blocking() -> Option<&'static Blocking> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static BLOCKING: OnceLock<Option<Blocking>> = OnceLock::new();
+        BLOCKING
+            .get_or_init(|| avx512::available().then(|| Blocking::detected(avx512::MR, avx512::NR)))
+            .as_ref()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// What is applied to the product's output as it is written (an epilogue): in our kernels while
+/// each tile is still in registers, elsewhere in a pass after the product, with the same result
+/// up to the product's own rounding.
+#[derive(Debug, Clone, Copy)]
+pub enum Epilogue<'a> {
+    /// The product alone.
+    None,
+    /// `bias[j] + (a · b)[i][j]` (the bias has one value per output column).
+    Bias(&'a [f32]),
+    /// `max(0, bias[j] + (a · b)[i][j])`; `max(NaN, 0)` is 0, as [`f32::max`].
+    BiasRelu(&'a [f32]),
+    /// `(a · b)[i][j]` where `h[i][j] > 0`, else 0: the gradient through a ReLU whose output
+    /// was `h` (same shape as the product).
+    ReluGrad(&'a [f32]),
 }
 
 /// Whether a product replaces the destination or is added to it.
@@ -78,13 +132,16 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// Which code computes a product. Both give bit-identical results.
+/// Which code computes a product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// gemm's kernels with packing buffers reused by the calling thread: what [`matmul`] uses.
+    /// What [`matmul`] uses: our AVX-512 kernels where the CPU has them and the product has at
+    /// least [`NATIVE_MIN_FMAS`] multiply-adds, else [`Backend::Packed`].
+    Native,
+    /// gemm's kernels with packing buffers reused by the calling thread.
     Packed,
     /// The `gemm` crate's own entry point, which allocates its packing buffers on every call;
-    /// kept for comparison (`cargo bench -- matmul`).
+    /// kept for comparison (`cargo bench -- matmul`). Bit-identical to [`Backend::Packed`].
     GemmEntry,
 }
 
@@ -93,14 +150,66 @@ pub enum Backend {
 /// # Panics
 /// If the inner dimensions differ or `dst` is shorter than `m · n`.
 pub fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accum: Accum) {
-    matmul_with(Backend::Packed, dst, a, b, accum);
+    matmul_with(Backend::Native, dst, a, b, accum, Epilogue::None);
 }
 
-/// [`matmul`] computed by `backend`.
+/// `dst = epilogue(a · b)`: [`matmul`] with the layer's bias, activation or activation gradient
+/// applied as the output is written.
 ///
 /// # Panics
-/// As for [`matmul`].
-pub fn matmul_with(backend: Backend, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accum: Accum) {
+/// As for [`matmul`], and if the epilogue's bias is not `n` long or its `h` not `m · n`.
+pub fn matmul_fused(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, epilogue: Epilogue<'_>) {
+    matmul_with(Backend::Native, dst, a, b, Accum::Replace, epilogue);
+}
+
+/// [`matmul_fused`] reading `b` from `packed`, which must hold `b` as it is now
+/// ([`PackedB::pack`]): the same bits as packing `b` here, without the packing.
+///
+/// # Panics
+/// As for [`matmul_fused`], and if `packed` is not of `b`'s shape.
+pub fn matmul_prepacked(
+    dst: &mut [f32],
+    a: Mat<'_>,
+    b: Mat<'_>,
+    packed: &PackedB,
+    epilogue: Epilogue<'_>,
+) {
+    product(
+        Backend::Native,
+        dst,
+        a,
+        b,
+        Accum::Replace,
+        epilogue,
+        Some(packed),
+    );
+}
+
+/// [`matmul`] computed by `backend`, followed by `epilogue` (which needs [`Accum::Replace`]).
+///
+/// # Panics
+/// As for [`matmul_fused`], and for an epilogue with [`Accum::Add`].
+pub fn matmul_with(
+    backend: Backend,
+    dst: &mut [f32],
+    a: Mat<'_>,
+    b: Mat<'_>,
+    accum: Accum,
+    epilogue: Epilogue<'_>,
+) {
+    product(backend, dst, a, b, accum, epilogue, None);
+}
+
+/// Every product's route.
+fn product(
+    backend: Backend,
+    dst: &mut [f32],
+    a: Mat<'_>,
+    b: Mat<'_>,
+    accum: Accum,
+    epilogue: Epilogue<'_>,
+    packed: Option<&PackedB>,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(
         b.rows, k,
@@ -111,9 +220,75 @@ pub fn matmul_with(backend: Backend, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, ac
         m.checked_mul(n).is_some_and(|len| dst.len() >= len),
         "destination shorter than {m}×{n}"
     );
+    match epilogue {
+        Epilogue::None => {}
+        Epilogue::Bias(bias) | Epilogue::BiasRelu(bias) => {
+            assert_eq!(bias.len(), n, "bias length");
+        }
+        Epilogue::ReluGrad(h) => assert!(h.len() >= m * n, "activation shorter than {m}×{n}"),
+    }
+    assert!(
+        accum == Accum::Replace || matches!(epilogue, Epilogue::None),
+        "an epilogue replaces the destination"
+    );
+    let dst = &mut dst[..m * n];
     if m == 0 || n == 0 {
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Native
+        && k > 0
+        && m.saturating_mul(n).saturating_mul(k) >= NATIVE_MIN_FMAS
+        && let Some(blocking) = native_blocking()
+    {
+        let g = avx512::Gemm {
+            m,
+            n,
+            k,
+            a: a.data.as_ptr(),
+            a_rs: a.rs,
+            a_cs: a.cs,
+            b: b.data.as_ptr(),
+            b_rs: b.rs,
+            b_cs: b.cs,
+            c: dst.as_mut_ptr(),
+            ldc: n,
+            accumulate: accum == Accum::Add,
+        };
+        let panels = packed.and_then(|p| p.panels_for(&b));
+        // SAFETY: every index the product touches is (i·rs + j·cs) for i < rows, j < cols of
+        // each operand; `Mat::row_major` checked that rows·cols elements exist, transposition
+        // only swaps the strides; `dst` holds m·n row-major elements, the epilogue's slices
+        // were checked above, and `dst` is a unique borrow, so it aliases nothing; the kernels'
+        // instruction set was detected by `native_blocking`; `panels`, when given, is a k × n
+        // operand packed with these very blocks (`PackedB::pack`, shape checked by
+        // `panels_for`), so every read stays inside it.
+        unsafe { avx512::multiply(g, epilogue, blocking, panels) };
+        return;
+    }
+    let accum = match epilogue {
+        Epilogue::Bias(bias) | Epilogue::BiasRelu(bias) => {
+            for row in dst.chunks_exact_mut(n) {
+                row.copy_from_slice(bias);
+            }
+            Accum::Add
+        }
+        _ => accum,
+    };
+    gemm_product(backend, dst, a, b, accum);
+    match epilogue {
+        Epilogue::None | Epilogue::Bias(_) => {}
+        Epilogue::BiasRelu(_) => dst.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Epilogue::ReluGrad(h) => dst
+            .iter_mut()
+            .zip(h)
+            .for_each(|(d, &h)| *d = if h > 0.0 { *d } else { 0.0 }),
+    }
+}
+
+/// The product on gemm's kernels.
+fn gemm_product(backend: Backend, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accum: Accum) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
     if k == 0 {
         if accum == Accum::Replace {
             dst[..m * n].fill(0.0);
@@ -135,14 +310,12 @@ pub fn matmul_with(backend: Backend, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, ac
         rhs_cs: b.cs as isize,
         rhs_rs: b.rs as isize,
     };
-    // SAFETY: every index the product touches is (i·rs + j·cs) for i < rows, j < cols of each
-    // operand; `Mat::row_major` checked that rows·cols elements exist, transposition only swaps
-    // the roles of the two strides, and `dst` holds m·n row-major elements (checked above). `dst`
-    // is a unique borrow, so it cannot alias `a` or `b`.
+    // SAFETY: as in `matmul_with`: the operands' shapes were checked, `dst` holds m·n elements
+    // and is a unique borrow.
     unsafe {
         match backend {
-            Backend::Packed => packed::multiply(product),
             Backend::GemmEntry => product.with_gemm(),
+            Backend::Native | Backend::Packed => packed::multiply(product),
         }
     }
 }
@@ -195,6 +368,182 @@ mod tests {
                     assert!((acc[i] as f64 - want[i] - 1.0).abs() < 1e-4);
                 }
             }
+        }
+    }
+
+    /// `a` (m × k) and `b` (k × n) stored as `at`/`bt` say, as views.
+    fn views<'a>(
+        a: &'a [f32],
+        at: bool,
+        b: &'a [f32],
+        bt: bool,
+        (m, k, n): (usize, usize, usize),
+    ) -> (Mat<'a>, Mat<'a>) {
+        let am = if at {
+            Mat::row_major(a, k, m).t()
+        } else {
+            Mat::row_major(a, m, k)
+        };
+        let bm = if bt {
+            Mat::row_major(b, n, k).t()
+        } else {
+            Mat::row_major(b, k, n)
+        };
+        (am, bm)
+    }
+
+    /// The naive oracle's result with an epilogue applied (in f64).
+    fn naive_with(want: &[f64], n: usize, epilogue: Epilogue<'_>, start: &[f32]) -> Vec<f64> {
+        want.iter()
+            .enumerate()
+            .map(|(i, &v)| match epilogue {
+                Epilogue::None => v + start[i] as f64,
+                Epilogue::Bias(b) => v + b[i % n] as f64,
+                Epilogue::BiasRelu(b) => (v + b[i % n] as f64).max(0.0),
+                Epilogue::ReluGrad(h) => {
+                    if h[i] > 0.0 {
+                        v
+                    } else {
+                        0.0
+                    }
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn our_kernels_match_the_naive_product_on_odd_shapes_layouts_and_epilogues() {
+        let Some(&detected) = native_blocking() else {
+            eprintln!("SKIPPED: this CPU has no AVX-512; our kernels do not run here");
+            return;
+        };
+        // Small blocks too, so that every loop of the nest has several iterations and edges.
+        let small = Blocking {
+            kc: 16,
+            mc: 16,
+            nc: 96,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let shapes = [
+            (1, 1, 1),
+            (1, 300, 17),
+            (7, 5, 49),
+            (8, 16, 48),
+            (9, 33, 97),
+            (67, 131, 53),
+            (17, 784, 100),
+            (130, 9, 70),
+        ];
+        for blocking in [detected, small] {
+            for &(m, k, n) in &shapes {
+                let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let bias: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let h: Vec<f32> = (0..m * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let start: Vec<f32> = (0..m * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+                for (at, bt) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let (am, bm) = views(&a, at, &b, bt, (m, k, n));
+                    let want = naive(&a, at, &b, bt, m, k, n);
+                    let cases = [
+                        (Epilogue::None, true),
+                        (Epilogue::None, false),
+                        (Epilogue::Bias(&bias), false),
+                        (Epilogue::BiasRelu(&bias), false),
+                        (Epilogue::ReluGrad(&h), false),
+                    ];
+                    for (epilogue, add) in cases {
+                        // A row stride wider than n: the tile must not write past its columns.
+                        let ldc = n + 3;
+                        let mut got = vec![f32::NAN; m * ldc];
+                        for i in 0..m {
+                            got[i * ldc..i * ldc + n].copy_from_slice(&start[i * n..(i + 1) * n]);
+                        }
+                        let g = avx512::Gemm {
+                            m,
+                            n,
+                            k,
+                            a: am.data.as_ptr(),
+                            a_rs: am.rs,
+                            a_cs: am.cs,
+                            b: bm.data.as_ptr(),
+                            b_rs: bm.rs,
+                            b_cs: bm.cs,
+                            c: got.as_mut_ptr(),
+                            ldc,
+                            accumulate: add,
+                        };
+                        // ReluGrad's h at the destination's stride.
+                        let mut h_wide = vec![0f32; m * ldc];
+                        for i in 0..m {
+                            h_wide[i * ldc..i * ldc + n].copy_from_slice(&h[i * n..(i + 1) * n]);
+                        }
+                        let epi = match epilogue {
+                            Epilogue::ReluGrad(_) => Epilogue::ReluGrad(&h_wide),
+                            e => e,
+                        };
+                        // SAFETY: the views are in bounds, `got` holds m rows of ldc.
+                        unsafe { avx512::multiply(g, epi, &blocking, None) };
+                        let zeros = vec![0f32; m * n];
+                        let expect =
+                            naive_with(&want, n, epilogue, if add { &start } else { &zeros });
+                        for i in 0..m {
+                            for j in 0..n {
+                                let (g, w) = (got[i * ldc + j] as f64, expect[i * n + j]);
+                                assert!(
+                                    (g - w).abs() < 1e-4 * (1.0 + k as f64).sqrt(),
+                                    "{m}×{k}×{n} at {at} bt {bt} {epilogue:?} add {add} \
+                                     {blocking:?}: [{i}][{j}] {g} against {w}"
+                                );
+                            }
+                            for j in n..ldc {
+                                assert!(got[i * ldc + j].is_nan(), "wrote past column {n}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_backend_and_epilogue_agrees_with_the_naive_product() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        // Above and below NATIVE_MIN_FMAS, so both routes of `Backend::Native` are taken.
+        for &(m, k, n) in &[(64, 70, 33), (128, 784, 10), (3, 20, 50), (1, 2, 3)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let bias: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let h: Vec<f32> = (0..m * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let (am, bm) = views(&a, false, &b, true, (m, k, n));
+            let want = naive(&a, false, &b, true, m, k, n);
+            let zeros = vec![0f32; m * n];
+            for backend in [Backend::Native, Backend::Packed, Backend::GemmEntry] {
+                for epilogue in [
+                    Epilogue::None,
+                    Epilogue::Bias(&bias),
+                    Epilogue::BiasRelu(&bias),
+                    Epilogue::ReluGrad(&h),
+                ] {
+                    let mut got = vec![f32::NAN; m * n];
+                    matmul_with(backend, &mut got, am, bm, Accum::Replace, epilogue);
+                    let expect = naive_with(&want, n, epilogue, &zeros);
+                    for (g, w) in got.iter().zip(&expect) {
+                        assert!((*g as f64 - w).abs() < 1e-3, "{backend:?} {epilogue:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_kernel_string_names_the_depth_block_where_our_kernels_run() {
+        let isa = kernel_isa();
+        match native_blocking() {
+            Some(b) => {
+                assert!(isa.starts_with("avx512 8x48 kc") && isa.contains(&b.kc.to_string()))
+            }
+            None => assert!(!isa.contains("kc"), "{isa}"),
         }
     }
 

@@ -255,7 +255,7 @@ unsafe fn pack_lhs_panels<S: Simd, const N: usize, const MR: usize>(
 /// AVX present; `src` readable at those indices, `out` writable for `k · MR` elements.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn transpose_into_panel<const MR: usize>(
+pub(super) unsafe fn transpose_into_panel<const MR: usize>(
     src: *const f32,
     src_rs: isize,
     rows: usize,
