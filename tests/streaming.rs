@@ -69,7 +69,7 @@ fn final_weights_are_the_whole_batch_engines_at_every_batch_size() {
         .collect();
     println!("{got:?}");
     let isa = dptrain::model::matmul::kernel_isa();
-    assert!(16 * 12 * 24 < dptrain::model::matmul::NATIVE_MIN_FMAS);
+    const { assert!(16 * 12 * 24 < dptrain::model::matmul::NATIVE_MIN_FMAS) };
     let gemm_here = isa == RECORDED_ISA || isa.contains(&format!("(gemm {RECORDED_ISA} below "));
     if !gemm_here {
         use std::io::Write as _;
