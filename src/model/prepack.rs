@@ -41,18 +41,27 @@ impl PackedWeights {
         }
     }
 
-    /// Packs the weights in `params`, each layer's depth blocks in parallel on the current
-    /// rayon pool. Allocates nothing.
+    /// Packs the weights in `params` for products of shards of `rows` rows, each layer's depth
+    /// blocks in parallel on the current rayon pool; a layer whose products of that many rows
+    /// go to gemm's kernels (below [`NATIVE_MIN_FMAS`]) is skipped and marked stale. Allocates
+    /// nothing.
     ///
     /// # Panics
     /// If `params` does not match `mlp`, the network this was made for.
-    pub fn pack(&mut self, mlp: &Mlp, params: &[f32]) {
+    pub fn pack(&mut self, mlp: &Mlp, params: &[f32], rows: usize) {
         assert_eq!(params.len(), mlp.num_params(), "parameter buffer length");
+        let worth =
+            |k: usize, n: usize| rows.saturating_mul(k).saturating_mul(n) >= NATIVE_MIN_FMAS;
         for (i, l) in mlp.layers().iter().enumerate() {
             let w = Mat::row_major(&params[l.weight_range()], l.outputs, l.inputs);
-            self.forward[i].pack(w.t());
-            if i > 0 {
-                self.input_grad[i].pack(w);
+            let (forward, input_grad) = (&mut self.forward[i], &mut self.input_grad[i]);
+            forward.mark_stale();
+            input_grad.mark_stale();
+            if worth(l.inputs, l.outputs) {
+                forward.pack(w.t());
+                if i > 0 {
+                    input_grad.pack(w);
+                }
             }
         }
     }
@@ -91,7 +100,7 @@ mod tests {
                 offset: 0,
             };
             let mut packed = PackedWeights::new(&mlp, rows);
-            packed.pack(&mlp, &params);
+            packed.pack(&mlp, &params, rows);
             let mut grads = Vec::new();
             for weights in [None, Some(&packed)] {
                 let mut ws = Workspace::new(&mlp, rows);

@@ -398,7 +398,8 @@ impl GradientEngine {
             // Once per step, in parallel: every shard's products read these panels.
             let taken = self.weights.lock().expect("packed weights").take();
             let mut w = taken.unwrap_or_else(|| PackedWeights::new(&self.mlp, self.shard_size));
-            w.pack(&self.mlp, params);
+            // The run's first shard is as large as the step's shards get.
+            w.pack(&self.mlp, params, run.rows.min(s));
             step.weights = Some(w);
             if step.shards > 1 {
                 // (One shard: the whole run is timed as compute below.)

@@ -17,6 +17,8 @@ pub struct PackedB {
     offset: usize,
     k: usize,
     n: usize,
+    /// Packed since it was last marked stale.
+    fresh: bool,
 }
 
 impl PackedB {
@@ -36,7 +38,13 @@ impl PackedB {
             let len = k * n.next_multiple_of(super::avx512::NR) + 16;
             let data = vec![0f32; len];
             let offset = data.as_ptr().align_offset(64);
-            return PackedB { data, offset, k, n };
+            return PackedB {
+                data,
+                offset,
+                k,
+                n,
+                fresh: false,
+            };
         }
         PackedB::unused(k, n)
     }
@@ -55,6 +63,7 @@ impl PackedB {
             if k == 0 || n == 0 || self.data.is_empty() {
                 return;
             }
+            self.fresh = true;
             let n_pad = n.next_multiple_of(NR);
             let kc = blocking.depth_block(k);
             self.data[self.offset..self.offset + k * n_pad]
@@ -76,6 +85,12 @@ impl PackedB {
         }
     }
 
+    /// Marks the panels out of date: products given this pack their operand themselves until
+    /// the next [`PackedB::pack`].
+    pub fn mark_stale(&mut self) {
+        self.fresh = false;
+    }
+
     /// The packed panels for a product whose right operand is `b`, or `None` where our kernels
     /// do not run.
     ///
@@ -83,6 +98,6 @@ impl PackedB {
     /// If `b` is not `k × n`.
     pub(super) fn panels_for(&self, b: &Mat<'_>) -> Option<*const f32> {
         assert_eq!((b.rows, b.cols), (self.k, self.n), "packed operand's shape");
-        (!self.data.is_empty()).then(|| self.data[self.offset..].as_ptr())
+        (self.fresh && !self.data.is_empty()).then(|| self.data[self.offset..].as_ptr())
     }
 }
