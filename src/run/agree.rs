@@ -10,9 +10,10 @@ fn facts(trainer: &Trainer, resumed: Option<&Progress>) -> Result<Vec<(String, S
         "the number of processes".to_string(),
         trainer.collective().world_size().to_string(),
     )];
-    // The matrix kernels of one instruction set give bits another does not (AVX2, AVX-512).
+    // The matrix kernels of one instruction set, or one depth block (from the L1d size), give
+    // bits another does not (AVX2, AVX-512; 48 or 32 KiB L1d).
     facts.push((
-        "the matrix kernels' instruction set".into(),
+        "the matrix kernels".into(),
         crate::model::matmul::kernel_isa().into(),
     ));
     // Every setting, as config.toml writes it (paths aside: the files are compared by content).

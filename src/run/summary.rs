@@ -44,8 +44,9 @@ pub struct Summary {
     /// Seconds from the start of training to its end in this process (start-up, validation
     /// and checkpoints included; a resumed run counts from its resume).
     pub wall_s: f64,
-    /// The matrix kernels' instruction set (AVX-512, AVX2, …): part of the bits, since each
-    /// gives its own rounding (a multi-process run's ranks agree on it before they start).
+    /// The matrix kernels: instruction set and depth block (`model::matmul::kernel_isa`), part
+    /// of the bits, since each gives its own rounding (a multi-process run's ranks agree on it
+    /// before they start).
     #[serde(default)]
     pub kernels: String,
     /// Processes the run was shared by (1 without MPI).
