@@ -114,11 +114,11 @@ fn steady_state_training_steps_make_no_heap_allocation() {
             dropout: 0.0,
         },
         Case {
-            what: "layers large enough for packed, blocked matrix products",
+            what: "layers large enough for our kernels and the step's prepacked weights",
             task: Task::Classification,
             rows: 2560,
             features: 200,
-            hidden: vec![256],
+            hidden: vec![256, 256],
             batch: 128,
             shard_size: 64,
             dropout: 0.1,
