@@ -1,6 +1,6 @@
 //! A step's weights, packed once for every shard's products (see [`PackedB`]).
 
-use crate::model::matmul::{Mat, NATIVE_MIN_FMAS, PackedB};
+use crate::model::matmul::{Mat, PackedB, runs_native};
 use crate::model::mlp::Mlp;
 
 /// Every layer's weights packed for the forward product (`X · Wᵀ`) and, from the second layer
@@ -14,11 +14,11 @@ pub struct PackedWeights {
 
 impl PackedWeights {
     /// Room for `mlp`'s weights, for shards of `rows` rows: a layer whose products with that
-    /// many rows are too small for our kernels ([`NATIVE_MIN_FMAS`]) is not packed at all, so
+    /// many rows go to gemm's kernels ([`runs_native`]) is not packed at all, so
     /// the seed's tiny layers cost nothing here.
     pub fn new(mlp: &Mlp, rows: usize) -> Self {
         let room = |k: usize, n: usize| {
-            if rows.saturating_mul(k).saturating_mul(n) >= NATIVE_MIN_FMAS {
+            if runs_native(rows, k, n) {
                 PackedB::new(k, n)
             } else {
                 PackedB::unused(k, n)
@@ -43,21 +43,19 @@ impl PackedWeights {
 
     /// Packs the weights in `params` for products of shards of `rows` rows, each layer's depth
     /// blocks in parallel on the current rayon pool; a layer whose products of that many rows
-    /// go to gemm's kernels (below [`NATIVE_MIN_FMAS`]) is skipped and marked stale. Allocates
+    /// go to gemm's kernels ([`runs_native`]) is skipped and marked stale. Allocates
     /// nothing.
     ///
     /// # Panics
     /// If `params` does not match `mlp`, the network this was made for.
     pub fn pack(&mut self, mlp: &Mlp, params: &[f32], rows: usize) {
         assert_eq!(params.len(), mlp.num_params(), "parameter buffer length");
-        let worth =
-            |k: usize, n: usize| rows.saturating_mul(k).saturating_mul(n) >= NATIVE_MIN_FMAS;
         for (i, l) in mlp.layers().iter().enumerate() {
             let w = Mat::row_major(&params[l.weight_range()], l.outputs, l.inputs);
             let (forward, input_grad) = (&mut self.forward[i], &mut self.input_grad[i]);
             forward.mark_stale();
             input_grad.mark_stale();
-            if worth(l.inputs, l.outputs) {
+            if runs_native(rows, l.inputs, l.outputs) {
                 forward.pack(w.t());
                 if i > 0 {
                     input_grad.pack(w);

@@ -71,24 +71,6 @@ pub(super) struct Gemm {
     pub accumulate: bool,
 }
 
-impl Gemm {
-    /// Nothing: a base for struct updates.
-    const EMPTY: Gemm = Gemm {
-        m: 0,
-        n: 0,
-        k: 0,
-        a: std::ptr::null(),
-        a_rs: 0,
-        a_cs: 0,
-        b: std::ptr::null(),
-        b_rs: 0,
-        b_cs: 0,
-        c: std::ptr::null_mut(),
-        ldc: 0,
-        accumulate: false,
-    };
-}
-
 /// Whether this CPU runs these kernels.
 pub(super) fn available() -> bool {
     is_x86_feature_detected!("avx512f")
@@ -137,8 +119,7 @@ unsafe fn blocked(
     let ap = aligned(&mut buffers.a, kc * mc);
     let (bias, relu_of) = match epilogue {
         Epilogue::None => (None, None),
-        Epilogue::Bias(b) => (Some(b.as_ptr()), None),
-        Epilogue::BiasRelu(b) => (Some(b.as_ptr()), None),
+        Epilogue::Bias(b) | Epilogue::BiasRelu(b) => (Some(b.as_ptr()), None),
         Epilogue::ReluGrad(h) => (None, Some(h.as_ptr())),
     };
     let relu = matches!(epilogue, Epilogue::BiasRelu(_));
@@ -276,34 +257,28 @@ pub(super) struct Operand {
 /// `nb.div_ceil(NR) · kb · NR` floats.
 #[target_feature(enable = "avx512f,avx512vl,avx")]
 pub(super) unsafe fn pack_b(b: Operand, pc: usize, kb: usize, jc: usize, nb: usize, out: *mut f32) {
-    let g = Gemm {
-        b: b.ptr,
-        b_rs: b.rs,
-        b_cs: b.cs,
-        ..Gemm::EMPTY
-    };
     for t in 0..nb.div_ceil(NR) {
         let cols = NR.min(nb - t * NR);
         // SAFETY: every read is b[p][j] for p < pc + kb, j < jc + nb; writes stay in panel t.
         unsafe {
-            let src = g.b.add(pc * g.b_rs + (jc + t * NR) * g.b_cs);
+            let src = b.ptr.add(pc * b.rs + (jc + t * NR) * b.cs);
             let dst = out.add(t * kb * NR);
-            if g.b_cs == 1 {
+            if b.cs == 1 {
                 let masks = vector_masks(cols);
                 for p in 0..kb {
-                    let row = src.add(p * g.b_rs);
+                    let row = src.add(p * b.rs);
                     for (v, &mask) in masks.iter().enumerate() {
                         let x = _mm512_maskz_loadu_ps(mask, row.add(v * LANES));
                         _mm512_store_ps(dst.add(p * NR + v * LANES), x);
                     }
                 }
-            } else if g.b_rs == 1 {
-                transpose_into_panel::<NR>(src, g.b_cs as isize, cols, kb, dst);
+            } else if b.rs == 1 {
+                transpose_into_panel::<NR>(src, b.cs as isize, cols, kb, dst);
             } else {
                 for p in 0..kb {
                     for j in 0..NR {
                         *dst.add(p * NR + j) = if j < cols {
-                            *src.add(p * g.b_rs + j * g.b_cs)
+                            *src.add(p * b.rs + j * b.cs)
                         } else {
                             0.0
                         };

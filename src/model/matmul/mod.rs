@@ -46,10 +46,22 @@ pub fn kernel_isa() -> &'static str {
             avx512::MR,
             avx512::NR,
             b.kc,
-            packed::kernel_isa()
+            gemm_kernel_isa()
         ),
-        None => packed::kernel_isa().to_string(),
+        None => gemm_kernel_isa().to_string(),
     })
+}
+
+/// The instruction set of gemm's kernels, which compute every product where ours do not run
+/// (products under [`NATIVE_MIN_FMAS`], or CPUs without AVX-512): `avx512`, `avx2-fma` or
+/// `generic`.
+pub fn gemm_kernel_isa() -> &'static str {
+    packed::kernel_isa()
+}
+
+/// Whether an `m × k` by `k × n` product runs on our kernels on this CPU (else on gemm's).
+pub fn runs_native(m: usize, k: usize, n: usize) -> bool {
+    k > 0 && m.saturating_mul(n).saturating_mul(k) >= NATIVE_MIN_FMAS && native_blocking().is_some()
 }
 
 /// The block sizes of our kernels on this CPU, or `None` where they do not run.
@@ -237,8 +249,7 @@ fn product(
     }
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Native
-        && k > 0
-        && m.saturating_mul(n).saturating_mul(k) >= NATIVE_MIN_FMAS
+        && runs_native(m, k, n)
         && let Some(blocking) = native_blocking()
     {
         let g = avx512::Gemm {
