@@ -9,6 +9,7 @@
 //! measured interleaved on gemm's kernels (what training ran before our own), on ours packing
 //! both operands per product, and on ours reading weights packed once (as a training step runs
 //! the forward and input-gradient products: [`dptrain::model::matmul::PackedB`]).
+//! `cargo bench -- peak/table` matches none of criterion's groups and prints the table alone.
 //!
 //! The peak loop keeps 12 independent accumulators (enough to cover the FMA latency on the two
 //! FMA ports of current x86 cores) in the widest vectors the CPU has: AVX-512, else AVX2.

@@ -1,215 +1,72 @@
-//! Our own AVX-512 f32 products, with the layer's epilogue applied to each output tile while it
-//! is still in registers.
+//! Our AVX-512 register tile and packing routines ([`Kernel`], driven by [`super::nest`]).
 //!
-//! BLIS's loop nest ([`super::blocking`]) around an `8 × 48` register tile: 24 accumulators of 16
-//! lanes, three loads of the packed right operand and eight broadcasts of the packed left one per
-//! step of the inner dimension, so the two FMA ports are never starved by the two load ports.
-//! The output is row-major, so the tile is vectorised along its rows; edges are masked loads and
-//! stores, never a scalar loop.
+//! An `8 × 48` register tile: 24 accumulators of 16 lanes, three loads of the packed right
+//! operand and eight broadcasts of the packed left one per step of the inner dimension, so the
+//! two FMA ports are never starved by the two load ports. The output is row-major, so the tile is
+//! vectorised along its rows; edges are masked loads and stores, never a scalar loop.
 //!
-//! Both operands are packed by the calling thread into buffers it owns (they grow to the largest
-//! product the thread has seen, then nothing allocates): a row-major left operand or a
-//! column-major right operand is transposed by 8 × 8 AVX blocks, the other layouts are copied.
-//!
-//! Each output element is summed over `p` in order within a depth block, and the blocks are
-//! added to it in order (`((c + Σ₀) + Σ₁) + …`): the result depends on the depth block
-//! ([`Blocking::depth_block`]), which is why [`super::kernel_isa`] names it.
+//! A row-major left operand or a column-major right operand is transposed into its panels by
+//! 8 × 8 AVX blocks; the other layouts are copied.
 
 #![cfg(target_arch = "x86_64")]
 
 use std::arch::x86_64::*;
-use std::cell::RefCell;
 
-use super::Epilogue;
-use super::blocking::Blocking;
+use super::nest::{Finish, Gemm, Init, Kernel, Operand};
 use super::packed::transpose_into_panel;
 
 /// Rows of the register tile.
-pub(super) const MR: usize = 8;
+const MR: usize = 8;
 /// Columns of the register tile: three vectors of 16 lanes.
-pub(super) const NR: usize = 48;
+const NR: usize = 48;
 const LANES: usize = 16;
 
-/// Packing buffers of one thread; they only grow.
-#[derive(Default)]
-struct Buffers {
-    a: Vec<f32>,
-    b: Vec<f32>,
-}
+/// The AVX-512 kernel.
+pub(super) struct Avx512;
 
-thread_local! {
-    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
-}
+// SAFETY: each function below reads and writes only what its contract allows (see each one).
+unsafe impl Kernel for Avx512 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const NAME: &'static str = "avx512";
 
-/// 64-byte aligned room for `len` floats in `buf`, growing it when too small.
-fn aligned(buf: &mut Vec<f32>, len: usize) -> *mut f32 {
-    const PAD: usize = 64 / size_of::<f32>();
-    if buf.len() < len + PAD {
-        buf.resize(len + PAD, 0.0);
+    fn available() -> bool {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx")
     }
-    let offset = buf.as_ptr().align_offset(64);
-    debug_assert!(offset <= PAD);
-    buf[offset..].as_mut_ptr()
-}
 
-/// `c (m × n, row stride ldc) = [c +] a (m × k) · b (k × n)`, operands given by pointer and
-/// strides in elements.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Gemm {
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-    pub a: *const f32,
-    pub a_rs: usize,
-    pub a_cs: usize,
-    pub b: *const f32,
-    pub b_rs: usize,
-    pub b_cs: usize,
-    pub c: *mut f32,
-    pub ldc: usize,
-    /// Add to `c` rather than replace it.
-    pub accumulate: bool,
-}
-
-/// Whether this CPU runs these kernels.
-pub(super) fn available() -> bool {
-    is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512vl")
-        && is_x86_feature_detected!("avx")
-}
-
-/// Computes `g` and applies `epilogue` (its slices `m × n` at row stride `ldc`, like `c`).
-/// With `prepacked`, the right operand is read from it, packed beforehand by [`pack_b`] depth
-/// block by depth block (block `pc` at `pc · n.next_multiple_of(NR)`), instead of packed here.
-///
-/// # Safety
-/// [`available`] must hold; every index `i·rs + j·cs` inside each operand's shape must be in
-/// bounds, `c` writable for `m` rows of `ldc` with `n ≤ ldc`, and `c` must not alias `a` or `b`;
-/// `prepacked` must hold `b` packed so, with the depth blocks of `blocking`, 64-byte aligned.
-pub(super) unsafe fn multiply(
-    g: Gemm,
-    epilogue: Epilogue<'_>,
-    blocking: &Blocking,
-    prepacked: Option<*const f32>,
-) {
-    BUFFERS.with(|buffers| {
-        let buffers = &mut *buffers.borrow_mut();
+    unsafe fn pack_a(g: &Gemm, ic: usize, mb: usize, pc: usize, kb: usize, out: *mut f32) {
         // SAFETY: forwarded from the caller.
-        unsafe { blocked(g, epilogue, blocking, buffers, prepacked) }
-    });
-}
+        unsafe { pack_a(g, ic, mb, pc, kb, out) }
+    }
 
-#[target_feature(enable = "avx512f,avx512vl,avx")]
-unsafe fn blocked(
-    g: Gemm,
-    epilogue: Epilogue<'_>,
-    bl: &Blocking,
-    buffers: &mut Buffers,
-    prepacked: Option<*const f32>,
-) {
-    let kc = bl.depth_block(g.k);
-    let nc = bl.nc.min(g.n.next_multiple_of(NR));
-    let mc = bl.mc.min(g.m.next_multiple_of(MR));
-    let n_pad = g.n.next_multiple_of(NR);
-    let own = if prepacked.is_some() {
-        std::ptr::null_mut()
-    } else {
-        aligned(&mut buffers.b, kc * nc)
-    };
-    let ap = aligned(&mut buffers.a, kc * mc);
-    let (bias, relu_of) = match epilogue {
-        Epilogue::None => (None, None),
-        Epilogue::Bias(b) | Epilogue::BiasRelu(b) => (Some(b.as_ptr()), None),
-        Epilogue::ReluGrad(h) => (None, Some(h.as_ptr())),
-    };
-    let relu = matches!(epilogue, Epilogue::BiasRelu(_));
-    let mut jc = 0;
-    while jc < g.n {
-        let nb = nc.min(g.n - jc);
-        let mut pc = 0;
-        while pc < g.k {
-            let kb = kc.min(g.k - pc);
-            let (first, last) = (pc == 0, pc + kb == g.k);
-            let bp = match prepacked {
-                // SAFETY: the caller packed every depth block of b there; panel jc / NR of
-                // block pc starts jc · kb after the block.
-                Some(packed) => unsafe { packed.add(pc * n_pad + jc * kb) },
-                None => {
-                    let b = Operand {
-                        ptr: g.b,
-                        rs: g.b_rs,
-                        cs: g.b_cs,
-                    };
-                    // SAFETY: reads the kb × nb block of b at (pc, jc); writes nb.div_ceil(NR)
-                    // panels of kb × NR into `own`, sized kc × nc above.
-                    unsafe { pack_b(b, pc, kb, jc, nb, own) };
-                    own as *const f32
-                }
-            };
-            let mut ic = 0;
-            while ic < g.m {
-                let mb = mc.min(g.m - ic);
-                // SAFETY: as above, for the mb × kb block of a at (ic, pc) into ap.
-                unsafe { pack_a(&g, ic, mb, pc, kb, ap) };
-                let mut jr = 0;
-                while jr < nb {
-                    let cols = NR.min(nb - jr);
-                    let mut ir = 0;
-                    while ir < mb {
-                        let rows = MR.min(mb - ir);
-                        let at = (ic + ir) * g.ldc + jc + jr;
-                        let init = if !first || g.accumulate {
-                            Init::Load
-                        } else if let Some(b) = bias {
-                            // SAFETY: the bias holds n values (checked by the caller).
-                            Init::Bias(unsafe { b.add(jc + jr) })
-                        } else {
-                            Init::Zero
-                        };
-                        let finish = match (last, relu, relu_of) {
-                            (true, true, _) => Finish::Relu,
-                            // SAFETY: h has c's shape (checked by the caller).
-                            (true, _, Some(h)) => Finish::ReluGrad(unsafe { h.add(at) }),
-                            _ => Finish::Store,
-                        };
-                        // The first three tiles of a panel bring the next panel towards L1, a
-                        // third each, one cache line per step (prefetches never fault).
-                        let q = ir / MR;
-                        let ahead = (jr + NR < nb && q < NR / LANES)
-                            .then(|| bp.wrapping_add((jr + NR) * kb + q * kb * LANES));
-                        // SAFETY: the panels hold kb × MR and kb × NR values; the tile's rows
-                        // × cols lie inside c (and h).
-                        unsafe {
-                            tile_any(
-                                rows,
-                                cols,
-                                kb,
-                                ap.add(ir * kb),
-                                bp.add(jr * kb),
-                                g.c.add(at),
-                                g.ldc,
-                                init,
-                                finish,
-                                ahead,
-                            )
-                        };
-                        ir += MR;
-                    }
-                    jr += NR;
-                }
-                ic += mb;
-            }
-            pc += kb;
-        }
-        jc += nb;
+    unsafe fn pack_b(b: Operand, pc: usize, kb: usize, jc: usize, nb: usize, out: *mut f32) {
+        // SAFETY: forwarded from the caller.
+        unsafe { pack_b(b, pc, kb, jc, nb, out) }
+    }
+
+    unsafe fn tile(
+        rows: usize,
+        cols: usize,
+        kb: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        init: Init,
+        finish: Finish,
+        ahead: Option<*const f32>,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe { tile_any(rows, cols, kb, a, b, c, ldc, init, finish, ahead) }
     }
 }
 
-/// Packs rows `ic..ic+mb`, columns `pc..pc+kb` of `a` into panels of `MR` rows: panel `q` holds,
-/// for each `p`, the `MR` values `a[ic + MR·q + r][pc + p]` (zeros past row `mb`).
+/// [`Kernel::pack_a`].
 ///
 /// # Safety
-/// The block inside `a`; `out` writable for `mb.div_ceil(MR) · kb · MR` floats.
+/// As for [`Kernel::pack_a`].
 #[target_feature(enable = "avx512f,avx512vl,avx")]
 unsafe fn pack_a(g: &Gemm, ic: usize, mb: usize, pc: usize, kb: usize, out: *mut f32) {
     for q in 0..mb.div_ceil(MR) {
@@ -241,14 +98,6 @@ unsafe fn pack_a(g: &Gemm, ic: usize, mb: usize, pc: usize, kb: usize, out: *mut
     }
 }
 
-/// The right operand of a product: pointer and strides in elements.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Operand {
-    pub ptr: *const f32,
-    pub rs: usize,
-    pub cs: usize,
-}
-
 /// Packs rows `pc..pc+kb`, columns `jc..jc+nb` of `b` into panels of `NR` columns: panel `t`
 /// holds, for each `p`, the `NR` values `b[pc + p][jc + NR·t + j]` (zeros past column `nb`).
 ///
@@ -256,7 +105,7 @@ pub(super) struct Operand {
 /// AVX-512F/VL present; the block inside `b`; `out` 64-byte aligned and writable for
 /// `nb.div_ceil(NR) · kb · NR` floats.
 #[target_feature(enable = "avx512f,avx512vl,avx")]
-pub(super) unsafe fn pack_b(b: Operand, pc: usize, kb: usize, jc: usize, nb: usize, out: *mut f32) {
+unsafe fn pack_b(b: Operand, pc: usize, kb: usize, jc: usize, nb: usize, out: *mut f32) {
     for t in 0..nb.div_ceil(NR) {
         let cols = NR.min(nb - t * NR);
         // SAFETY: every read is b[p][j] for p < pc + kb, j < jc + nb; writes stay in panel t.
@@ -295,27 +144,6 @@ fn vector_masks(cols: usize) -> [__mmask16; NR / LANES] {
         let lanes = cols.saturating_sub(v * LANES).min(LANES);
         ((1u32 << lanes) - 1) as __mmask16
     })
-}
-
-/// How a tile's accumulators start being combined with the output.
-#[derive(Clone, Copy)]
-enum Init {
-    /// `c = Σ`.
-    Zero,
-    /// `c = c + Σ`.
-    Load,
-    /// `c = bias + Σ` (the bias at the tile's first column).
-    Bias(*const f32),
-}
-
-/// What is done to the tile before it is stored.
-#[derive(Clone, Copy)]
-enum Finish {
-    Store,
-    /// `max(c, 0)`.
-    Relu,
-    /// `c` where `h > 0`, else 0 (`h` at the tile's first element, row stride `ldc`).
-    ReluGrad(*const f32),
 }
 
 /// [`tile`] for a tile of `rows ≤ MR` × `cols ≤ NR`.

@@ -53,9 +53,28 @@ impl Blocking {
     /// The depth blocks of an inner dimension `k`: as few as `kc` allows, of equal depth (the
     /// last one shorter by less than 8), so no block is a thin remainder.
     pub fn depth_block(&self, k: usize) -> usize {
-        let blocks = k.div_ceil(self.kc).max(1);
-        k.div_ceil(blocks).next_multiple_of(8).min(self.kc)
+        balanced(k, self.kc, 8)
     }
+
+    /// The row blocks of a left operand of `m` rows, for tiles of `mr` rows: as few as `mc`
+    /// allows, of equal size up to a tile (128 rows in blocks of at most 126 are 66 + 62, not
+    /// 126 + 2). Results do not depend on it.
+    pub fn row_block(&self, m: usize, mr: usize) -> usize {
+        balanced(m, self.mc, mr)
+    }
+
+    /// The column blocks of a right operand of `n` columns, for tiles of `nr` columns, as
+    /// [`Blocking::row_block`]. Results do not depend on it.
+    pub fn col_block(&self, n: usize, nr: usize) -> usize {
+        balanced(n, self.nc, nr)
+    }
+}
+
+/// The size of the fewest blocks of at most `limit` (a multiple of `unit`) covering `len`, made
+/// as equal as multiples of `unit` allow.
+fn balanced(len: usize, limit: usize, unit: usize) -> usize {
+    let blocks = len.div_ceil(limit).max(1);
+    len.div_ceil(blocks).next_multiple_of(unit).min(limit)
 }
 
 #[cfg(test)]
@@ -77,9 +96,30 @@ mod tests {
         let zen4 = Blocking::for_caches(32 << 10, 1 << 20, 8, 48);
         assert_eq!(zen4.kc, 80);
         assert!(zen4.nc < spr.nc || zen4.kc < spr.kc);
+        // Zen 1 (32 KiB L1d, 512 KiB L2) with the AVX2 tiles of 6 × 16.
+        let zen1 = Blocking::for_caches(32 << 10, 512 << 10, 6, 16);
+        assert_eq!((zen1.kc, zen1.mc, zen1.nc), (256, 126, 256));
         // A tiny or absurd report stays within bounds.
         assert_eq!(Blocking::for_caches(1024, 4096, 8, 48).kc, 32);
         assert_eq!(Blocking::for_caches(1 << 30, 1 << 30, 8, 48).kc, 1024);
+    }
+
+    #[test]
+    fn row_and_column_blocks_are_even_and_never_exceed_their_limit() {
+        let b = Blocking::for_caches(32 << 10, 512 << 10, 6, 16);
+        assert_eq!(b.mc, 126);
+        assert_eq!(b.row_block(128, 6), 66, "66 + 62, not 126 + 2");
+        assert_eq!(b.row_block(64, 6), 66, "one block");
+        for m in 1..3000 {
+            let block = b.row_block(m, 6);
+            assert!(block <= b.mc && block.is_multiple_of(6), "{m}: {block}");
+            assert_eq!(m.div_ceil(block), m.div_ceil(b.mc), "{m}: no extra block");
+        }
+        for n in 1..3000 {
+            let block = b.col_block(n, 16);
+            assert!(block <= b.nc && block.is_multiple_of(16), "{n}: {block}");
+            assert_eq!(n.div_ceil(block), n.div_ceil(b.nc), "{n}: no extra block");
+        }
     }
 
     #[test]

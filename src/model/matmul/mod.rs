@@ -1,12 +1,13 @@
 //! Single-threaded matrix products into caller-owned buffers.
 //!
-//! On CPUs with AVX-512 the products of a layer run on our own kernels (the private `avx512`
-//! module: `8 × 48` register tiles, blocking from the cache sizes read at run time, the layer's
-//! bias, ReLU or ReLU-gradient applied while a tile is in registers). Elsewhere, and for products
-//! too small to amortise packing (the seed's tiny layers), they run on the `gemm` crate's
-//! kernels, driven by the private `packed` module with reused packing buffers (gemm's own entry
-//! point, [`Backend::GemmEntry`], allocates on every blocked product). `cargo bench -- peak`
-//! measures each against this machine's FMA peak.
+//! On x86 CPUs with AVX-512 or AVX2 + FMA the products of a layer run on our own kernels (the
+//! private `nest` module's loop nest around an `avx512` 8 × 48 or an `avx2` 4 × 24 register
+//! tile, chosen at run time by `native`; blocking from the cache sizes read at run time; the
+//! layer's bias, ReLU or ReLU-gradient applied while a tile is in registers). Elsewhere, and for
+//! products too small to amortise packing (the seed's tiny layers), they run on the `gemm`
+//! crate's kernels, driven by the private `packed` module with reused packing buffers (gemm's
+//! own entry point, [`Backend::GemmEntry`], allocates on every blocked product).
+//! `cargo bench -- peak` measures each against this machine's FMA peak.
 //!
 //! Each product runs on the calling thread only: data parallelism comes from shards, one product
 //! per shard per core, which also keeps every shard's result independent of the thread count.
@@ -14,8 +15,14 @@
 //! Products allocate nothing once warm: every thread keeps its packing buffers and reuses them.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 mod blocking;
+#[cfg(target_arch = "x86_64")]
+mod native;
+#[cfg(target_arch = "x86_64")]
+mod nest;
 mod packed;
 mod prepacked;
 
@@ -32,7 +39,8 @@ pub use prepacked::PackedB;
 pub const NATIVE_MIN_FMAS: usize = 1 << 16;
 
 /// The kernels [`matmul`] runs on this CPU, and the block depth that decides their rounding, e.g.
-/// `avx512 8x48 kc128 (gemm avx512 below 65536 FMAs)`, `avx2-fma` (gemm's) or `generic`.
+/// `avx512 8x48 kc128 (gemm avx512 below 65536 FMAs)`, `avx2 4x24 kc168 (gemm avx2-fma below
+/// 65536 FMAs)`, or gemm's alone (`generic` on CPUs where ours do not run).
 ///
 /// # Determinism
 /// Kernels of different instruction sets or depth blocks accumulate in different orders: results
@@ -40,20 +48,24 @@ pub const NATIVE_MIN_FMAS: usize = 1 << 16;
 /// float rounding otherwise.
 pub fn kernel_isa() -> &'static str {
     static ISA: OnceLock<String> = OnceLock::new();
-    ISA.get_or_init(|| match native_blocking() {
-        Some(b) => format!(
-            "avx512 {}x{} kc{} (gemm {} below {NATIVE_MIN_FMAS} FMAs)",
-            avx512::MR,
-            avx512::NR,
-            b.kc,
-            gemm_kernel_isa()
-        ),
-        None => gemm_kernel_isa().to_string(),
+    ISA.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if let Some((kernel, b)) = native::Native::detected() {
+            return format!(
+                "{} {}x{} kc{} (gemm {} below {NATIVE_MIN_FMAS} FMAs)",
+                kernel.name(),
+                kernel.mr(),
+                kernel.nr(),
+                b.kc,
+                gemm_kernel_isa()
+            );
+        }
+        gemm_kernel_isa().to_string()
     })
 }
 
 /// The instruction set of gemm's kernels, which compute every product where ours do not run
-/// (products under [`NATIVE_MIN_FMAS`], or CPUs without AVX-512): `avx512`, `avx2-fma` or
+/// (products under [`NATIVE_MIN_FMAS`], or CPUs without AVX2 + FMA): `avx512`, `avx2-fma` or
 /// `generic`.
 pub fn gemm_kernel_isa() -> &'static str {
     packed::kernel_isa()
@@ -67,12 +79,7 @@ pub fn runs_native(m: usize, k: usize, n: usize) -> bool {
 /// The block sizes of our kernels on this CPU, or `None` where they do not run.
 pub fn native_blocking() -> Option<&'static Blocking> {
     #[cfg(target_arch = "x86_64")]
-    {
-        static BLOCKING: OnceLock<Option<Blocking>> = OnceLock::new();
-        BLOCKING
-            .get_or_init(|| avx512::available().then(|| Blocking::detected(avx512::MR, avx512::NR)))
-            .as_ref()
-    }
+    return native::Native::detected().map(|(_, b)| b);
     #[cfg(not(target_arch = "x86_64"))]
     None
 }
@@ -250,9 +257,9 @@ fn product(
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Native
         && runs_native(m, k, n)
-        && let Some(blocking) = native_blocking()
+        && let Some((kernel, blocking)) = native::Native::detected()
     {
-        let g = avx512::Gemm {
+        let g = nest::Gemm {
             m,
             n,
             k,
@@ -271,10 +278,10 @@ fn product(
         // each operand; `Mat::row_major` checked that rows·cols elements exist, transposition
         // only swaps the strides; `dst` holds m·n row-major elements, the epilogue's slices
         // were checked above, and `dst` is a unique borrow, so it aliases nothing; the kernels'
-        // instruction set was detected by `native_blocking`; `panels`, when given, is a k × n
+        // instruction set was detected by `Native::detected`; `panels`, when given, is a k × n
         // operand packed with these very blocks (`PackedB::pack`, shape checked by
         // `panels_for`), so every read stays inside it.
-        unsafe { avx512::multiply(g, epilogue, blocking, panels) };
+        unsafe { kernel.multiply(g, epilogue, blocking, panels) };
         return;
     }
     let accum = match epilogue {
@@ -425,10 +432,13 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn our_kernels_match_the_naive_product_on_odd_shapes_layouts_and_epilogues() {
-        let Some(&detected) = native_blocking() else {
-            eprintln!("SKIPPED: this CPU has no AVX-512; our kernels do not run here");
+        let kernels: Vec<native::Native> = native::Native::available().collect();
+        if kernels.is_empty() {
+            eprintln!(
+                "SKIPPED: this CPU has neither AVX-512 nor AVX2 + FMA; our kernels do not run"
+            );
             return;
-        };
+        }
         // Small blocks too, so that every loop of the nest has several iterations and edges.
         let small = Blocking {
             kc: 16,
@@ -446,7 +456,11 @@ mod tests {
             (17, 784, 100),
             (130, 9, 70),
         ];
-        for blocking in [detected, small] {
+        let runs = kernels.iter().flat_map(|&kernel| {
+            let detected = Blocking::detected(kernel.mr(), kernel.nr());
+            [(kernel, detected), (kernel, small)]
+        });
+        for (kernel, blocking) in runs {
             for &(m, k, n) in &shapes {
                 let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
                 let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
@@ -470,7 +484,7 @@ mod tests {
                         for i in 0..m {
                             got[i * ldc..i * ldc + n].copy_from_slice(&start[i * n..(i + 1) * n]);
                         }
-                        let g = avx512::Gemm {
+                        let g = nest::Gemm {
                             m,
                             n,
                             k,
@@ -493,8 +507,9 @@ mod tests {
                             Epilogue::ReluGrad(_) => Epilogue::ReluGrad(&h_wide),
                             e => e,
                         };
-                        // SAFETY: the views are in bounds, `got` holds m rows of ldc.
-                        unsafe { avx512::multiply(g, epi, &blocking, None) };
+                        // SAFETY: the views are in bounds, `got` holds m rows of ldc; the kernel
+                        // is one this CPU runs.
+                        unsafe { kernel.multiply(g, epi, &blocking, None) };
                         let zeros = vec![0f32; m * n];
                         let expect =
                             naive_with(&want, n, epilogue, if add { &start } else { &zeros });
@@ -503,8 +518,8 @@ mod tests {
                                 let (g, w) = (got[i * ldc + j] as f64, expect[i * n + j]);
                                 assert!(
                                     (g - w).abs() < 1e-4 * (1.0 + k as f64).sqrt(),
-                                    "{m}×{k}×{n} at {at} bt {bt} {epilogue:?} add {add} \
-                                     {blocking:?}: [{i}][{j}] {g} against {w}"
+                                    "{kernel:?} {m}×{k}×{n} at {at} bt {bt} {epilogue:?} \
+                                     add {add} {blocking:?}: [{i}][{j}] {g} against {w}"
                                 );
                             }
                             for j in n..ldc {
@@ -550,12 +565,19 @@ mod tests {
     #[test]
     fn the_kernel_string_names_the_depth_block_where_our_kernels_run() {
         let isa = kernel_isa();
-        match native_blocking() {
-            Some(b) => {
-                assert!(isa.starts_with("avx512 8x48 kc") && isa.contains(&b.kc.to_string()))
-            }
-            None => assert!(!isa.contains("kc"), "{isa}"),
+        #[cfg(target_arch = "x86_64")]
+        if let Some((kernel, b)) = native::Native::detected() {
+            let tile = format!(
+                "{} {}x{} kc{} ",
+                kernel.name(),
+                kernel.mr(),
+                kernel.nr(),
+                b.kc
+            );
+            assert!(isa.starts_with(&tile), "{isa} against {tile}");
+            return;
         }
+        assert!(!isa.contains("kc"), "{isa}");
     }
 
     #[test]

@@ -34,8 +34,8 @@ impl PackedB {
     /// Room for a `k × n` operand (allocated here, once; nothing where our kernels do not run).
     pub fn new(k: usize, n: usize) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if super::native_blocking().is_some() {
-            let len = k * n.next_multiple_of(super::avx512::NR) + 16;
+        if let Some((kernel, _)) = super::native::Native::detected() {
+            let len = k * n.next_multiple_of(kernel.nr()) + 16;
             let data = vec![0f32; len];
             let offset = data.as_ptr().align_offset(64);
             return PackedB {
@@ -57,14 +57,14 @@ impl PackedB {
     pub fn pack(&mut self, b: Mat<'_>) {
         assert_eq!((b.rows, b.cols), (self.k, self.n), "packed operand's shape");
         #[cfg(target_arch = "x86_64")]
-        if let Some(blocking) = super::native_blocking() {
-            use super::avx512::{NR, Operand, pack_b};
+        if let Some((kernel, blocking)) = super::native::Native::detected() {
+            use super::nest::Operand;
             let (k, n) = (self.k, self.n);
             if k == 0 || n == 0 || self.data.is_empty() {
                 return;
             }
             self.fresh = true;
-            let n_pad = n.next_multiple_of(NR);
+            let n_pad = n.next_multiple_of(kernel.nr());
             let kc = blocking.depth_block(k);
             self.data[self.offset..self.offset + k * n_pad]
                 .par_chunks_mut(kc * n_pad)
@@ -77,10 +77,11 @@ impl PackedB {
                         rs: b.rs,
                         cs: b.cs,
                     };
-                    // SAFETY: `native_blocking` detected the instruction set; `b` is a k × n view
-                    // checked by `Mat`, and the block holds kb × n_pad floats, 64-byte aligned
-                    // (the offset is, and kc · n_pad · 4 bytes is a multiple of 192).
-                    unsafe { pack_b(b, pc, kb, 0, n, block.as_mut_ptr()) };
+                    // SAFETY: `Native::detected` detected the instruction set; `b` is a k × n
+                    // view checked by `Mat`, and the block holds kb × n_pad floats, aligned as
+                    // the kernel reads them (the offset is 64-byte aligned, and kc · n_pad · 4
+                    // bytes is a multiple of 8 · NR · 4: 1536 for AVX-512, 768 for AVX2).
+                    unsafe { kernel.pack_b(b, pc, kb, 0, n, block.as_mut_ptr()) };
                 });
         }
     }
