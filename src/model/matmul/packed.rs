@@ -262,6 +262,7 @@ pub(super) unsafe fn transpose_into_panel<const MR: usize>(
     k: usize,
     out: *mut f32,
 ) {
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
     let at = |r: usize, c: usize| src.wrapping_offset(r as isize * src_rs + c as isize);
     let (rows8, k8) = (rows / 8 * 8, k / 8 * 8);
     // SAFETY: every access is at `at(r, c)` with r < rows, c < k, or inside `out`'s panels of
@@ -271,6 +272,11 @@ pub(super) unsafe fn transpose_into_panel<const MR: usize>(
         while c < k8 {
             let width = if c + 16 <= k8 { 16 } else { 8 };
             for r in (0..rows8).step_by(8) {
+                // The rows' lines two steps on (prefetches never fault): source rows far apart
+                // are so many streams that the hardware's prefetchers lose some of them.
+                for i in 0..8 {
+                    _mm_prefetch::<_MM_HINT_T0>(at(r + i, c + 32) as *const i8);
+                }
                 for half in (0..width).step_by(8) {
                     transpose_8x8(at(r, c + half), src_rs, out.add((c + half) * MR + r), MR);
                 }
