@@ -1,7 +1,7 @@
 //! Single-threaded matrix products into caller-owned buffers.
 //!
 //! On x86 CPUs with AVX-512 or AVX2 + FMA the products of a layer run on our own kernels (the
-//! private `nest` module's loop nest around an `avx512` 8 × 48 or an `avx2` 4 × 24 register
+//! private `nest` module's loop nest around an `avx512` 8 × 48 or an `avx2` 6 × 16 register
 //! tile, chosen at run time by `native`; blocking from the cache sizes read at run time; the
 //! layer's bias, ReLU or ReLU-gradient applied while a tile is in registers). Elsewhere, and for
 //! products too small to amortise packing (the seed's tiny layers), they run on the `gemm`
@@ -39,7 +39,7 @@ pub use prepacked::PackedB;
 pub const NATIVE_MIN_FMAS: usize = 1 << 16;
 
 /// The kernels [`matmul`] runs on this CPU, and the block depth that decides their rounding, e.g.
-/// `avx512 8x48 kc128 (gemm avx512 below 65536 FMAs)`, `avx2 4x24 kc168 (gemm avx2-fma below
+/// `avx512 8x48 kc128 (gemm avx512 below 65536 FMAs)`, `avx2 6x16 kc256 (gemm avx2-fma below
 /// 65536 FMAs)`, or gemm's alone (`generic` on CPUs where ours do not run).
 ///
 /// # Determinism
@@ -442,7 +442,7 @@ mod tests {
         // Small blocks too, so that every loop of the nest has several iterations and edges.
         let small = Blocking {
             kc: 16,
-            mc: 16,
+            mc: 24,
             nc: 96,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(11);

@@ -15,7 +15,7 @@ use super::nest::{self, Gemm, Kernel, Operand};
 pub(super) enum Native {
     /// 8 × 48 tiles of AVX-512.
     Avx512,
-    /// 4 × 24 tiles of AVX2 + FMA.
+    /// 6 × 16 tiles of AVX2 + FMA.
     Avx2,
 }
 
