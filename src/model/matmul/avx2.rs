@@ -19,7 +19,7 @@
 use std::arch::x86_64::*;
 
 use super::nest::{Finish, Gemm, Init, Kernel, Operand};
-use super::packed::transpose_into_panel;
+use super::packed::{transpose_8x8_registers, transpose_into_panel};
 
 /// Rows of the register tile.
 const MR: usize = 6;
@@ -139,7 +139,7 @@ unsafe fn transpose_rows(src: *const f32, src_rs: usize, rows: usize, k: usize, 
                     _mm256_setzero_ps()
                 }
             });
-            for (j, col) in transpose_8x8(x).into_iter().enumerate() {
+            for (j, col) in transpose_8x8_registers(x).into_iter().enumerate() {
                 // Rows 0..4, then 4..6, of column c + j.
                 let dst = out.add((c + j) * MR);
                 _mm_storeu_ps(dst, _mm256_castps256_ps128(col));
@@ -160,46 +160,6 @@ unsafe fn transpose_rows(src: *const f32, src_rs: usize, rows: usize, k: usize, 
             }
         }
     }
-}
-
-/// The transpose of 8 rows of 8 lanes: lane `r` of vector `j` is lane `j` of row `r`.
-#[target_feature(enable = "avx,avx2,fma")]
-fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
-    // Interleave pairs of rows, then pairs of pairs, then swap 128-bit halves.
-    let (t0, t1) = (
-        _mm256_unpacklo_ps(r[0], r[1]),
-        _mm256_unpackhi_ps(r[0], r[1]),
-    );
-    let (t2, t3) = (
-        _mm256_unpacklo_ps(r[2], r[3]),
-        _mm256_unpackhi_ps(r[2], r[3]),
-    );
-    let (t4, t5) = (
-        _mm256_unpacklo_ps(r[4], r[5]),
-        _mm256_unpackhi_ps(r[4], r[5]),
-    );
-    let (t6, t7) = (
-        _mm256_unpacklo_ps(r[6], r[7]),
-        _mm256_unpackhi_ps(r[6], r[7]),
-    );
-    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-    [
-        _mm256_permute2f128_ps::<0x20>(u0, u4),
-        _mm256_permute2f128_ps::<0x20>(u1, u5),
-        _mm256_permute2f128_ps::<0x20>(u2, u6),
-        _mm256_permute2f128_ps::<0x20>(u3, u7),
-        _mm256_permute2f128_ps::<0x31>(u0, u4),
-        _mm256_permute2f128_ps::<0x31>(u1, u5),
-        _mm256_permute2f128_ps::<0x31>(u2, u6),
-        _mm256_permute2f128_ps::<0x31>(u3, u7),
-    ]
 }
 
 /// [`Kernel::pack_b`].
