@@ -39,7 +39,7 @@ pub use prepacked::PackedB;
 pub const NATIVE_MIN_FMAS: usize = 1 << 16;
 
 /// The kernels [`matmul`] runs on this CPU, and the block depth that decides their rounding, e.g.
-/// `avx512 8x48 kc128 (gemm avx512 below 65536 FMAs)`, `avx2 6x16 kc256 (gemm avx2-fma below
+/// `avx512 8x48 kc256 (gemm avx512 below 65536 FMAs)`, `avx2 6x16 kc336 (gemm avx2-fma below
 /// 65536 FMAs)`, or gemm's alone (`generic` on CPUs where ours do not run).
 ///
 /// # Determinism

@@ -254,6 +254,26 @@ unsafe fn blocked<K: Kernel>(
                         let q = ir / mr;
                         let ahead = (jr + nr < nb && q * LINE < nr)
                             .then(|| bp.wrapping_add((jr + nr) * kb + q * kb * LINE));
+                        // The next tile's output lines, towards L1 for writing while this
+                        // tile computes: a cold output (a shard's weight gradient) otherwise
+                        // costs a read for ownership per line at the store.
+                        let next = if ir + mr < mb {
+                            Some((ic + ir + mr) * g.ldc + jc + jr)
+                        } else if jr + nr < nb {
+                            Some(ic * g.ldc + jc + jr + nr)
+                        } else {
+                            None
+                        };
+                        if let Some(next) = next {
+                            let base = g.c.wrapping_add(next);
+                            for r in 0..mr {
+                                // Every line of the row's nr floats, wherever they start.
+                                let row = base.wrapping_add(r * g.ldc);
+                                for j in (0..nr + LINE).step_by(LINE) {
+                                    prefetch_write(row.wrapping_add(j.min(nr - 1)));
+                                }
+                            }
+                        }
                         // SAFETY: the panels hold kb × MR and kb × NR values; the tile's rows
                         // × cols lie inside c (and h).
                         unsafe {
@@ -280,4 +300,13 @@ unsafe fn blocked<K: Kernel>(
         }
         jc += nb;
     }
+}
+
+/// Brings the line at `p` towards L1 for writing (prefetches never fault).
+#[inline(always)]
+fn prefetch_write(p: *const f32) {
+    // SAFETY: a prefetch reads nothing and never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(p as *const i8)
+    };
 }
