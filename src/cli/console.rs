@@ -82,14 +82,26 @@ impl Console {
             ""
         };
         say!(
-            "Trained {epochs}{more} epoch{} in {wall_s:.3} s: {samples} samples in {train_s:.3} s \
-             of training steps ({:.0} samples/s), validation {val_s:.3} s, start-up, \
-             checkpoints and the rest {:.3} s",
+            "Trained {epochs}{more} epoch{} in {} s: {samples} samples in {} s of training steps \
+             ({:.0} samples/s), validation {} s, start-up, checkpoints and the rest {} s",
             plural(epochs),
+            seconds(wall_s),
+            seconds(train_s),
             samples as f64 / train_s.max(1e-12),
-            (wall_s - train_s - val_s).max(0.0)
+            seconds(val_s),
+            seconds((wall_s - train_s - val_s).max(0.0))
         );
     }
+}
+
+/// Seconds to the millisecond, and to three significant digits below a second (a short run's
+/// 0.000412 s, not 0.000, so the printed time and rate agree).
+fn seconds(s: f64) -> String {
+    if !(s > 0.0 && s < 1.0) {
+        return format!("{s:.3}");
+    }
+    let decimals = (2 - s.log10().floor() as i64).clamp(3, 9) as usize;
+    format!("{s:.decimals$}")
 }
 
 fn plural(n: usize) -> &'static str {
@@ -152,5 +164,19 @@ impl Observer for Console {
             None => say!("{line}"),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seconds;
+
+    #[test]
+    fn seconds_keep_three_significant_digits_below_one_second() {
+        assert_eq!(seconds(12.34567), "12.346");
+        assert_eq!(seconds(0.5), "0.500");
+        assert_eq!(seconds(0.0412), "0.0412");
+        assert_eq!(seconds(0.000412), "0.000412");
+        assert_eq!(seconds(0.0), "0.000");
     }
 }

@@ -485,6 +485,8 @@ impl<'t> Run<'t> {
             epoch_started: Instant::now(),
             stop_agreed: false,
         };
+        // Start-up, not the first epoch: allocate and touch what the steps use.
+        run.engine.warm_up(&run.params, trainer.batch_rows);
         if curve.is_some() && run.progress.global_step == 0 {
             let v = run.validate();
             observer.on_eval(&trainer.eval_point(&run.progress, 0, 0.0, v))?;
