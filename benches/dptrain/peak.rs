@@ -9,6 +9,9 @@
 //! measured interleaved on gemm's kernels (what training ran before our own), on ours packing
 //! both operands per product, and on ours reading weights packed once (as a training step runs
 //! the forward and input-gradient products: [`dptrain::model::matmul::PackedB`]).
+//! The weight gradient is also measured into a cold output (a different buffer each call, 16 in
+//! turn, more than the last-level cache holds), as a step writes each shard's gradient into a
+//! buffer last touched a step ago.
 //! `cargo bench -- peak/table` matches none of criterion's groups and prints the table alone.
 //!
 //! The peak loop keeps 12 independent accumulators (enough to cover the FMA latency on the two
@@ -280,6 +283,9 @@ pub fn bench(c: &mut Criterion) {
         "ours, W prepacked",
         "of peak"
     );
+    // Outputs in turn for the cold weight gradient: 16 × 4 MiB, more than a last-level cache.
+    let mut cold: Vec<Vec<f32>> = (0..16).map(|_| vec![0f32; 1024 * 1024]).collect();
+    let mut cold_rows = Vec::new();
     for (m, k, n) in shapes() {
         let s = Shapes::new(m, k, n);
         for (which, name) in PRODUCTS.iter().enumerate() {
@@ -287,10 +293,22 @@ pub fn bench(c: &mut Criterion) {
             let before = rate(s.flops(), || s.run(Backend::Packed, which, &mut out));
             let after = rate(s.flops(), || s.run(Backend::Native, which, &mut out));
             // As a step runs them: the weights packed once for every shard (see PackedB).
-            let prepacked = s.packed_weights(which).map_or(String::from("-"), |p| {
-                let r = rate(s.flops(), || s.run_prepacked(which, &p, &mut out));
-                format!("{:>18.1} {:>7.0}%", r / 1e9, 100.0 * r / peak)
-            });
+            let prepacked = s.packed_weights(which).map_or_else(
+                || {
+                    // The weight gradient: also into a cold output, as in a step.
+                    let mut turn = 0;
+                    let r = rate(s.flops(), || {
+                        turn = (turn + 1) % cold.len();
+                        s.run(Backend::Native, which, &mut cold[turn]);
+                    });
+                    cold_rows.push((format!("{m}x{k}x{n}"), after, r));
+                    String::from("-")
+                },
+                |p| {
+                    let r = rate(s.flops(), || s.run_prepacked(which, &p, &mut out));
+                    format!("{:>18.1} {:>7.0}%", r / 1e9, 100.0 * r / peak)
+                },
+            );
             eprintln!(
                 "{:>16} {:>20} {:>14.1} {:>7.0}% {:>14.1} {:>7.0}% {prepacked:>27}",
                 format!("{m}x{k}x{n}"),
@@ -301,5 +319,22 @@ pub fn bench(c: &mut Criterion) {
                 100.0 * after / peak
             );
         }
+    }
+    eprintln!(
+        "\n{:>16} {:>26} {:>8} {:>26} {:>8}",
+        "weight grad",
+        "ours, hot output GFLOP/s",
+        "of peak",
+        "ours, cold output GFLOP/s",
+        "of peak"
+    );
+    for (shape, hot, cold) in cold_rows {
+        eprintln!(
+            "{shape:>16} {:>26.1} {:>7.0}% {:>26.1} {:>7.0}%",
+            hot / 1e9,
+            100.0 * hot / peak,
+            cold / 1e9,
+            100.0 * cold / peak
+        );
     }
 }
