@@ -495,22 +495,31 @@ impl GradientEngine {
             let t = Instant::now();
             let mean_over = step.mean_over;
             let weights = step.weights.as_ref();
-            step.bufs[..n]
-                .par_iter_mut()
-                .zip(&mut sums[..n])
-                .enumerate()
-                .for_each(|(i, (buf, sum))| {
-                    *sum = self.shard_gradient(
-                        params,
-                        weights,
-                        run,
-                        offset,
-                        first + i,
-                        mean_over,
-                        key,
-                        buf,
-                    );
-                });
+            let compute = |i: usize, out: &mut [f32]| {
+                self.shard_gradient(params, weights, run, offset, first + i, mean_over, key, out)
+            };
+            // The step's first shard is computed straight into the gradient, which the sum
+            // starts from (a copy fewer); the others into the shard buffers.
+            let in_place = step.done == 0;
+            if in_place {
+                let (first_sum, rest) = sums[..n].split_first_mut().expect("a wave has shards");
+                let bufs = &mut step.bufs[1..n];
+                rayon::join(
+                    || *first_sum = compute(0, grad),
+                    || {
+                        bufs.par_iter_mut()
+                            .zip(rest)
+                            .enumerate()
+                            .for_each(|(i, (buf, sum))| *sum = compute(i + 1, buf))
+                    },
+                );
+            } else {
+                step.bufs[..n]
+                    .par_iter_mut()
+                    .zip(&mut sums[..n])
+                    .enumerate()
+                    .for_each(|(i, (buf, sum))| *sum = compute(i, buf));
+            }
             times.compute += t.elapsed();
             step.losses.extend_from_slice(&sums[..n]);
             let mut rows = [0; WAVE];
@@ -520,14 +529,9 @@ impl GradientEngine {
             let last = step.done + n == step.shards;
             if step.joined && !(last && step.defer_last) {
                 let t = Instant::now();
-                // The step's first shard is copied, not added to zero.
-                let accum = if step.done == 0 {
-                    Accum::Replace
-                } else {
-                    Accum::Add
-                };
+                let start = if in_place { Start::InPlace } else { Start::Add };
                 let squares = step.squares.as_deref_mut().map(|sq| (sq, last));
-                reduce_range(grad, 0, &step.bufs[..n], accum, squares);
+                reduce_range(grad, 0, &step.bufs[..n], start, squares);
                 self.record_norms(step, &rows[..n], last);
                 times.reduce += t.elapsed();
             } else {
@@ -583,7 +587,7 @@ impl GradientEngine {
                 &mut grad[range.clone()],
                 range.start,
                 &step.bufs[..k],
-                Accum::Add,
+                Start::Add,
                 squares,
             );
             if forward {
@@ -630,13 +634,14 @@ impl GradientEngine {
         let k = step.pending;
         // The last wave starts the sum when it is the batch's only one. (A batch of one shard
         // was computed straight into `grad`: then there is nothing to add, only the update.)
-        let accum = if step.done - k == 0 {
-            Accum::Replace
+        // (Its first shard, when it starts the batch, is already in `grad`.)
+        let start = if step.done - k == 0 {
+            Start::InPlace
         } else {
-            Accum::Add
+            Start::Add
         };
         let squares = step.squares.as_deref_mut().filter(|_| k > 0);
-        let finite = reduce_and_update(grad, params, &step.bufs[..k], accum, squares, update);
+        let finite = reduce_and_update(grad, params, &step.bufs[..k], start, squares, update);
         if k > 0 {
             let rows = step.pending_rows;
             self.record_norms(&mut step, &rows[..k], true);
@@ -818,7 +823,23 @@ impl GradientEngine {
 /// # Panics
 /// If a shard is shorter than `out`, or `accum` is [`Accum::Replace`] with no shards.
 pub fn reduce_in_order(out: &mut [f32], shards: &[Vec<f32>], accum: Accum) {
-    reduce_range(out, 0, shards, accum, None);
+    let start = match accum {
+        Accum::Replace => Start::Replace,
+        Accum::Add => Start::Add,
+    };
+    reduce_range(out, 0, shards, start, None);
+}
+
+/// What a reduction pass finds in its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Nothing: `out = ((s₀ + s₁) + s₂) + …`, the first shard copied.
+    Replace,
+    /// The sum so far: `out = ((out + s₀) + s₁) + …`.
+    Add,
+    /// The step's first shard, computed there: `out = (out + s₁) + …`, the same bits as
+    /// [`Start::Replace`] with `s₀ = out`; `shards[0]` is not read.
+    InPlace,
 }
 
 /// [`reduce_in_order`] of the elements `base..base + out.len()` of the shards into `out` (`base`
@@ -829,7 +850,7 @@ fn reduce_range(
     out: &mut [f32],
     base: usize,
     shards: &[Vec<f32>],
-    accum: Accum,
+    start: Start,
     squares: Option<(&mut [[f64; WAVE + 1]], bool)>,
 ) {
     debug_assert!(base.is_multiple_of(REDUCE_CHUNK));
@@ -838,17 +859,15 @@ fn reduce_range(
         None => out
             .par_chunks_mut(REDUCE_CHUNK)
             .enumerate()
-            .for_each(|(c, out)| sum_chunk(out, shards, range(c, out.len()), accum)),
+            .for_each(|(c, out)| sum_chunk(out, shards, range(c, out.len()), start)),
         Some((squares, last)) => out
             .par_chunks_mut(REDUCE_CHUNK)
             .zip(squares.par_iter_mut())
             .enumerate()
             .for_each(|(c, (out, sq))| {
                 let range = range(c, out.len());
-                for (k, b) in shards.iter().enumerate() {
-                    sq[k] = sum_of_squares(&b[range.clone()]);
-                }
-                sum_chunk(out, shards, range, accum);
+                shard_squares(sq, out, shards, range.clone(), start);
+                sum_chunk(out, shards, range, start);
                 sq[WAVE] = if last { sum_of_squares(out) } else { 0.0 };
             }),
     }
@@ -861,7 +880,7 @@ fn reduce_and_update(
     grad: &mut [f32],
     params: &mut [f32],
     shards: &[Vec<f32>],
-    accum: Accum,
+    start_from: Start,
     squares: Option<&mut [[f64; WAVE + 1]]>,
     update: StepUpdate<'_>,
 ) -> bool {
@@ -894,12 +913,10 @@ fn reduce_and_update(
             let start = c * REDUCE_CHUNK;
             let range = start..start + g.len();
             if let Some(sq) = sq.as_mut() {
-                for (k, b) in shards.iter().enumerate() {
-                    sq[k] = sum_of_squares(&b[range.clone()]);
-                }
+                shard_squares(sq, g, shards, range.clone(), start_from);
             }
             if !shards.is_empty() {
-                sum_chunk(g, shards, range, accum);
+                sum_chunk(g, shards, range, start_from);
             }
             if let Some(sq) = sq {
                 sq[WAVE] = sum_of_squares(g);
@@ -911,15 +928,39 @@ fn reduce_and_update(
 
 /// One chunk of the reduction: `out[range]` (=|+=) `s₀ + s₁ + …`, shard by shard. The one place
 /// that fixes the summation order.
-fn sum_chunk(out: &mut [f32], shards: &[Vec<f32>], range: Range<usize>, accum: Accum) {
+fn sum_chunk(out: &mut [f32], shards: &[Vec<f32>], range: Range<usize>, start: Start) {
     let mut rest = shards.iter();
-    if accum == Accum::Replace {
-        out.copy_from_slice(&rest.next().expect("at least one shard")[range.clone()]);
+    match start {
+        Start::Replace => {
+            out.copy_from_slice(&rest.next().expect("at least one shard")[range.clone()]);
+        }
+        Start::InPlace => {
+            rest.next();
+        }
+        Start::Add => {}
     }
     for b in rest {
         out.iter_mut()
             .zip(&b[range.clone()])
             .for_each(|(o, &g)| *o += g);
+    }
+}
+
+/// Each shard's sum of squares over `range` into `sq[k]`, before the chunk `out` is summed
+/// (with [`Start::InPlace`], the first shard's is `out`'s).
+fn shard_squares(
+    sq: &mut [f64; WAVE + 1],
+    out: &[f32],
+    shards: &[Vec<f32>],
+    range: Range<usize>,
+    start: Start,
+) {
+    for (k, b) in shards.iter().enumerate() {
+        sq[k] = if k == 0 && start == Start::InPlace {
+            sum_of_squares(out)
+        } else {
+            sum_of_squares(&b[range.clone()])
+        };
     }
 }
 
