@@ -94,13 +94,13 @@ impl Console {
     }
 }
 
-/// Seconds to the millisecond, and to three significant digits below a second (a short run's
-/// 0.000412 s, not 0.000, so the printed time and rate agree).
+/// Seconds to the millisecond, and to three significant digits between a microsecond and a
+/// second (a short run's 0.000412 s, not 0.000, so the printed time and rate agree).
 fn seconds(s: f64) -> String {
-    if !(s > 0.0 && s < 1.0) {
+    if !(1e-6..1.0).contains(&s) {
         return format!("{s:.3}");
     }
-    let decimals = (2 - s.log10().floor() as i64).clamp(3, 9) as usize;
+    let decimals = (2 - s.log10().floor() as i64).clamp(3, 8) as usize;
     format!("{s:.decimals$}")
 }
 
@@ -178,5 +178,10 @@ mod tests {
         assert_eq!(seconds(0.0412), "0.0412");
         assert_eq!(seconds(0.000412), "0.000412");
         assert_eq!(seconds(0.0), "0.000");
+        assert_eq!(
+            seconds(0.000000491),
+            "0.000",
+            "below a microsecond: nothing to read"
+        );
     }
 }

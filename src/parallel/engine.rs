@@ -278,12 +278,29 @@ impl GradientEngine {
         sum
     }
 
+    /// The engine's packed weights (allocated on first use), packed from `params` for shards of
+    /// up to `rows` rows.
+    fn packed_weights(&self, params: &[f32], rows: usize) -> PackedWeights {
+        let taken = self.weights.lock().expect("packed weights").take();
+        let mut w = taken.unwrap_or_else(|| PackedWeights::new(&self.mlp, self.shard_size));
+        w.pack(&self.mlp, params, rows.min(self.shard_size));
+        w
+    }
+
+    /// Grows `bufs` to the shard buffers a step over `mine` shards of this process uses: one
+    /// per shard of a wave (on first use only).
+    fn grow_buffers(&self, bufs: &mut Vec<Vec<f32>>, mine: usize) {
+        while bufs.len() < mine.min(WAVE) {
+            bufs.push(vec![0.0; self.mlp.num_params()]);
+        }
+    }
+
     /// Prepares the engine for steps over batches of `batch_rows` rows, on the current rayon
     /// pool, before the training clock starts: one shard's gradient of zeros per thread the
-    /// first wave will use, into the buffers steps will use, so that the workspaces, the shard
-    /// buffers, the packed weights and every thread's packing buffers are allocated and their
-    /// pages touched here and not in the first epoch's steps (on the seed's model, those made
-    /// the first epoch take 8 times as long as the others).
+    /// first wave will use, into the shard buffers steps will use, so that the workspaces, the
+    /// shard buffers, the packed weights and every thread's packing buffers are allocated and
+    /// their pages touched here and not in the first epoch's steps (on the seed's model, those
+    /// made the first epoch take 8 times as long as the others).
     ///
     /// Changes nothing a step computes: every buffer is overwritten before it is read, the
     /// weights are packed again at each step's start, and dropout masks are keyed, not drawn.
@@ -315,9 +332,7 @@ impl GradientEngine {
             targets,
             rows,
         };
-        let taken = self.weights.lock().expect("packed weights").take();
-        let mut weights = taken.unwrap_or_else(|| PackedWeights::new(&self.mlp, s));
-        weights.pack(&self.mlp, params, rows.min(s));
+        let weights = self.packed_weights(params, rows);
         let key = DropoutKey {
             seed: 0,
             epoch: 0,
@@ -325,10 +340,7 @@ impl GradientEngine {
         };
         let mut bufs = std::mem::take(&mut *self.buffers.lock().expect("buffer pool"));
         if total > 1 {
-            // The pool the steps grow to (see add_shards).
-            while bufs.len() < mine.len().min(WAVE) {
-                bufs.push(vec![0.0; self.mlp.num_params()]);
-            }
+            self.grow_buffers(&mut bufs, mine.len());
             bufs[..shards]
                 .par_iter_mut()
                 .enumerate()
@@ -462,11 +474,8 @@ impl GradientEngine {
         let t0 = Instant::now();
         if step.weights.is_none() {
             // Once per step, in parallel: every shard's products read these panels.
-            let taken = self.weights.lock().expect("packed weights").take();
-            let mut w = taken.unwrap_or_else(|| PackedWeights::new(&self.mlp, self.shard_size));
             // The run's first shard is as large as the step's shards get.
-            w.pack(&self.mlp, params, run.rows.min(s));
-            step.weights = Some(w);
+            step.weights = Some(self.packed_weights(params, run.rows));
             if step.shards > 1 {
                 // (One shard: the whole run is timed as compute below.)
                 times.compute += t0.elapsed();
@@ -481,10 +490,7 @@ impl GradientEngine {
             step.done = 1;
             return;
         }
-        // Grow the pool on first use only.
-        while step.bufs.len() < step.mine.len().min(WAVE) {
-            step.bufs.push(vec![0.0; self.mlp.num_params()]);
-        }
+        self.grow_buffers(&mut step.bufs, step.mine.len());
         let mut sums = [LossSum::default(); WAVE];
         for first in (0..shards).step_by(WAVE) {
             let n = WAVE.min(shards - first);
@@ -632,9 +638,9 @@ impl GradientEngine {
         assert_eq!(step.done, step.shards, "a step ended before its last shard");
         let t = Instant::now();
         let k = step.pending;
-        // The last wave starts the sum when it is the batch's only one. (A batch of one shard
-        // was computed straight into `grad`: then there is nothing to add, only the update.)
-        // (Its first shard, when it starts the batch, is already in `grad`.)
+        // The last wave starts the sum when it is the batch's only one, its first shard already
+        // in `grad`. (A batch of one shard was computed straight into `grad`: then there is
+        // nothing to add, only the update.)
         let start = if step.done - k == 0 {
             Start::InPlace
         } else {
