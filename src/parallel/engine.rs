@@ -613,8 +613,10 @@ impl GradientEngine {
     /// Ends a step whose every shard was added, as [`GradientEngine::finish_step`], and applies
     /// the optimizer's `update` in the same pass that sums the last wave of shards: each chunk
     /// of the gradient is summed (its noise-scale squares taken) and its parameters and moments
-    /// updated while it is in cache, instead of a second pass over the whole model. Returns the
-    /// step's result and whether every updated parameter is finite.
+    /// updated while it is in cache, instead of a second pass over the whole model. Without
+    /// noise-scale squares the sum is not even stored: it is added up block by block in a
+    /// scratch block in L1 and applied from there, and `grad` is left holding partial sums.
+    /// Returns the step's result and whether every updated parameter is finite.
     ///
     /// # Determinism
     /// The sums and the update are the same element-wise operations in the same order as
@@ -918,6 +920,9 @@ fn reduce_and_update(
         .map(|(c, ((((g, p), m), v), mut sq))| {
             let start = c * REDUCE_CHUNK;
             let range = start..start + g.len();
+            if sq.is_none() && !shards.is_empty() {
+                return sum_and_apply(start, g, p, m, v, shards, start_from, &rule);
+            }
             if let Some(sq) = sq.as_mut() {
                 shard_squares(sq, g, shards, range.clone(), start_from);
             }
@@ -930,6 +935,61 @@ fn reduce_and_update(
             rule.apply(start, p, g, m, v)
         })
         .reduce(|| true, |a, b| a & b)
+}
+
+/// Floats of a chunk summed at once into a scratch block that stays in L1 (see
+/// [`sum_and_apply`]).
+const SCRATCH: usize = 2048;
+
+/// One chunk of [`reduce_and_update`] without noise squares: the chunk's gradient is summed
+/// block by block into a scratch block on the stack and the update applied from there, so the
+/// sum is never written back to `grad` (a pass of stores over the whole gradient fewer). The
+/// same element-wise sums in the same order as [`sum_chunk`], so the same bits.
+#[allow(clippy::too_many_arguments)] // one chunk of each buffer the update reads or writes
+fn sum_and_apply(
+    start: usize,
+    g: &[f32],
+    p: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    shards: &[Vec<f32>],
+    start_from: Start,
+    rule: &crate::optim::Update<'_>,
+) -> bool {
+    let mut scratch = [0f32; SCRATCH];
+    let mut finite = true;
+    for lo in (0..g.len()).step_by(SCRATCH) {
+        let hi = (lo + SCRATCH).min(g.len());
+        let sum = &mut scratch[..hi - lo];
+        let range = start + lo..start + hi;
+        // The first two addends in one pass, then one pass per further shard.
+        let (first, rest) = match start_from {
+            Start::Replace => (&shards[0][range.clone()], &shards[1..]),
+            Start::InPlace => (&g[lo..hi], &shards[1..]),
+            Start::Add => (&g[lo..hi], shards),
+        };
+        match rest.split_first() {
+            Some((b, rest)) => {
+                for ((o, &x), &y) in sum.iter_mut().zip(first).zip(&b[range.clone()]) {
+                    *o = x + y;
+                }
+                for b in rest {
+                    sum.iter_mut()
+                        .zip(&b[range.clone()])
+                        .for_each(|(o, &x)| *o += x);
+                }
+            }
+            None => sum.copy_from_slice(first),
+        }
+        let (m, v) = (block(m, lo..hi), block(v, lo..hi));
+        finite &= rule.apply(start + lo, &mut p[lo..hi], sum, m, v);
+    }
+    finite
+}
+
+/// `b[range]`, or `b` itself when empty (a buffer the rule does not have).
+fn block(b: &mut [f32], range: Range<usize>) -> &mut [f32] {
+    if b.is_empty() { b } else { &mut b[range] }
 }
 
 /// One chunk of the reduction: `out[range]` (=|+=) `s₀ + s₁ + …`, shard by shard. The one place
