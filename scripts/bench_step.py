@@ -12,8 +12,11 @@ measures it itself: dptrain's `train_s` (steps only: start-up, validation and ch
 excluded), PyTorch's loop time, JAX's loop time with compilation excluded (a warm-up epoch
 first). It prints the medians, dptrain's ratio to the faster anchor, and for the large MLP the
 useful GFLOP/s (9.56 MFLOP per sample: forward, weight gradients and the input gradients of
-every layer but the first) and, with --peak (one core's FMA peak from `cargo bench -- peak`),
-their share of threads × that peak.
+every layer but the first) and their share of threads × one core's FMA peak. That peak is
+measured right before and right after every run (`cargo bench --bench dptrain -- peak/now`),
+each run's share taken of the mean of the two: on a shared host the clock moves by tens of
+percent within seconds, so a peak measured once would flatter some runs and wrong others.
+--peak GFLOPS_PER_CORE uses a fixed figure instead.
 
 Needs `cargo build --release`, `pip install torch numpy jax`.
 """
@@ -37,6 +40,13 @@ def dptrain(binary, data, hidden, batch, epochs, threads, out):
     subprocess.run(cmd, check=True, capture_output=True)
     s = json.load(open(os.path.join(out, "summary.json")))
     return s["samples"] / s["train_s"], s.get("kernels", "?")
+
+
+def peak_now():
+    """One core's FMA peak at this moment, GFLOP/s (see benches/dptrain/peak.rs)."""
+    out = subprocess.run(["cargo", "bench", "--quiet", "--bench", "dptrain", "--", "peak/now"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return float(next(l for l in out.splitlines() if l.startswith("fma_peak_gflops")).split()[1])
 
 
 def anchor(script, data, hidden, batch, epochs, threads):
@@ -74,14 +84,24 @@ def main():
             subprocess.run([builds["dptrain"], "gen", *gen, "--seed", "1", "--out", data],
                            check=True, capture_output=True)
             rates = {k: [] for k in [*builds, *anchors]}
+            peaks = {k: [] for k in rates}
+            measure = mflop and not a.peak
             kernels = {}
             for r in range(a.repeats):
-                for k, binary in builds.items():
-                    out = os.path.join(tmp, f"{name}-{k}-{r}")
-                    rate, kernels[k] = dptrain(binary, data, hidden, batch, epochs, a.threads, out)
+                last = peak_now() if measure else a.peak
+                runs = [(k, lambda k=k, b=b: dptrain(b, data, hidden, batch, epochs, a.threads,
+                                                     os.path.join(tmp, f"{name}-{k}-{r}")))
+                        for k, b in builds.items()]
+                runs += [(k, lambda s=s: (anchor(s, data, hidden, batch, epochs, a.threads), None))
+                         for k, s in anchors.items()]
+                for k, run in runs:
+                    rate, kernel = run()
+                    if kernel:
+                        kernels[k] = kernel
                     rates[k].append(rate)
-                for k, script in anchors.items():
-                    rates[k].append(anchor(script, data, hidden, batch, epochs, a.threads))
+                    after = peak_now() if measure else a.peak
+                    peaks[k].append((last + after) / 2 if last else None)
+                    last = after
             med = {k: statistics.median(v) for k, v in rates.items()}
             best_anchor = max(anchors, key=lambda k: med[k])
             report = {
@@ -96,9 +116,15 @@ def main():
                 report["dptrain_over_before"] = round(med["dptrain"] / med["dptrain_before"], 3)
             if mflop:
                 report["useful_gflops"] = {k: round(v * mflop / 1e3, 1) for k, v in med.items()}
-                if a.peak:
-                    report["of_peak"] = {k: round(v * mflop / 1e3 / (a.peak * a.threads), 3)
-                                         for k, v in med.items()}
+                if measure or a.peak:
+                    share = {k: [x * mflop / 1e3 / (p * a.threads) for x, p in zip(v, peaks[k])]
+                             for k, v in rates.items()}
+                    report["fma_peak_per_core"] = {k: [round(p, 1) for p in v]
+                                                   for k, v in peaks.items()}
+                    report["of_peak_per_run"] = {k: [round(x, 3) for x in v]
+                                                 for k, v in share.items()}
+                    report["of_peak"] = {k: round(statistics.median(v), 3)
+                                         for k, v in share.items()}
             print(json.dumps(report))
 
 

@@ -12,7 +12,11 @@
 //! The weight gradient is also measured into a cold output (a different buffer each call, 16 in
 //! turn, more than the last-level cache holds), as a step writes each shard's gradient into a
 //! buffer last touched a step ago.
-//! `cargo bench -- peak/table` matches none of criterion's groups and prints the table alone.
+//! `cargo bench -- peak/table` matches none of criterion's groups and prints the table alone;
+//! each shape's shares there are of the peak measured just before and just after its rows, since
+//! on a shared host the clock moves by tens of percent within seconds. `cargo bench -- peak/now`
+//! prints one line, `fma_peak_gflops X`, the single-core peak of the moment (for scripts that
+//! put a run beside it, as `scripts/bench_step.py` does).
 //!
 //! The peak loop keeps 12 independent accumulators (enough to cover the FMA latency on the two
 //! FMA ports of current x86 cores) in the widest vectors the CPU has: AVX-512, else AVX2.
@@ -243,25 +247,26 @@ pub fn bench(c: &mut Criterion) {
 
     // The table (with `cargo bench -- peak` only: it takes a few seconds): every share against a
     // peak measured here, now, on this core.
-    if !std::env::args().skip(1).any(|a| a.contains("peak")) {
+    let filter: Vec<String> = std::env::args().skip(1).collect();
+    if !filter.iter().any(|a| a.contains("peak")) {
         return;
     }
-    let peak = rate(flops_per_call(), || {
-        black_box(fma_loop(black_box(1.0)));
-    });
+    let one_core = || {
+        rate(flops_per_call(), || {
+            black_box(fma_loop(black_box(1.0)));
+        })
+    };
+    if filter.iter().any(|a| a == "peak/now") {
+        // One line for scripts that put a run beside the peak of the moment (bench_step.py).
+        println!("fma_peak_gflops {:.1}", one_core() / 1e9);
+        return;
+    }
+    let peak = one_core();
     // Every core at once: what a whole training step on all threads can reach (turbo clocks
     // often fall when every core is busy).
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let all: f64 = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..cores)
-            .map(|_| {
-                s.spawn(|| {
-                    rate(flops_per_call(), || {
-                        black_box(fma_loop(black_box(1.0)));
-                    })
-                })
-            })
-            .collect();
+        let handles: Vec<_> = (0..cores).map(|_| s.spawn(one_core)).collect();
         handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
     });
     eprintln!(
@@ -273,8 +278,13 @@ pub fn bench(c: &mut Criterion) {
         kernel_isa()
     );
     eprintln!(
-        "{:>16} {:>20} {:>14} {:>8} {:>14} {:>8} {:>18} {:>8}",
+        "Each shape's shares are of the peak measured just before and just after its rows (the \
+         column `peak`): on a shared host the clock moves by tens of percent within seconds."
+    );
+    eprintln!(
+        "{:>16} {:>6} {:>20} {:>14} {:>8} {:>14} {:>8} {:>18} {:>8}",
         "m x k x n",
+        "peak",
         "product",
         "gemm GFLOP/s",
         "of peak",
@@ -288,49 +298,60 @@ pub fn bench(c: &mut Criterion) {
     let mut cold_rows = Vec::new();
     for (m, k, n) in shapes() {
         let s = Shapes::new(m, k, n);
-        for (which, name) in PRODUCTS.iter().enumerate() {
+        let before_rows = one_core();
+        let mut rows = Vec::new();
+        for which in 0..PRODUCTS.len() {
             // Interleaved: gemm's kernels (what training ran before our own), then ours.
             let before = rate(s.flops(), || s.run(Backend::Packed, which, &mut out));
             let after = rate(s.flops(), || s.run(Backend::Native, which, &mut out));
-            // As a step runs them: the weights packed once for every shard (see PackedB).
-            let prepacked = s.packed_weights(which).map_or_else(
-                || {
-                    // The weight gradient: also into a cold output, as in a step.
+            // As a step runs them: the weights packed once for every shard (see PackedB), or
+            // for the weight gradient, into a cold output as in a step.
+            let third = match s.packed_weights(which) {
+                Some(p) => rate(s.flops(), || s.run_prepacked(which, &p, &mut out)),
+                None => {
                     let mut turn = 0;
-                    let r = rate(s.flops(), || {
+                    rate(s.flops(), || {
                         turn = (turn + 1) % cold.len();
                         s.run(Backend::Native, which, &mut cold[turn]);
-                    });
-                    cold_rows.push((format!("{m}x{k}x{n}"), after, r));
-                    String::from("-")
-                },
-                |p| {
-                    let r = rate(s.flops(), || s.run_prepacked(which, &p, &mut out));
-                    format!("{:>18.1} {:>7.0}%", r / 1e9, 100.0 * r / peak)
-                },
-            );
+                    })
+                }
+            };
+            rows.push((before, after, third));
+        }
+        let peak = (before_rows + one_core()) / 2.0;
+        let share = |r: f64| format!("{:>7.0}%", 100.0 * r / peak);
+        let shape = format!("{m}x{k}x{n}");
+        for (which, &(before, after, third)) in rows.iter().enumerate() {
+            let prepacked = if which == 1 {
+                cold_rows.push((shape.clone(), peak, after, third));
+                String::from("-")
+            } else {
+                format!("{:>18.1} {}", third / 1e9, share(third))
+            };
             eprintln!(
-                "{:>16} {:>20} {:>14.1} {:>7.0}% {:>14.1} {:>7.0}% {prepacked:>27}",
-                format!("{m}x{k}x{n}"),
-                name,
+                "{shape:>16} {:>6.1} {:>20} {:>14.1} {} {:>14.1} {} {prepacked:>27}",
+                peak / 1e9,
+                PRODUCTS[which],
                 before / 1e9,
-                100.0 * before / peak,
+                share(before),
                 after / 1e9,
-                100.0 * after / peak
+                share(after),
             );
         }
     }
     eprintln!(
-        "\n{:>16} {:>26} {:>8} {:>26} {:>8}",
+        "\n{:>16} {:>6} {:>26} {:>8} {:>26} {:>8}",
         "weight grad",
+        "peak",
         "ours, hot output GFLOP/s",
         "of peak",
         "ours, cold output GFLOP/s",
         "of peak"
     );
-    for (shape, hot, cold) in cold_rows {
+    for (shape, peak, hot, cold) in cold_rows {
         eprintln!(
-            "{shape:>16} {:>26.1} {:>7.0}% {:>26.1} {:>7.0}%",
+            "{shape:>16} {:>6.1} {:>26.1} {:>7.0}% {:>26.1} {:>7.0}%",
+            peak / 1e9,
             hot / 1e9,
             100.0 * hot / peak,
             cold / 1e9,
