@@ -968,7 +968,7 @@ fn sum_and_apply(
             Start::InPlace => (&g[lo..hi], &shards[1..]),
             Start::Add => (&g[lo..hi], shards),
         };
-        match rest.split_first() {
+        let sum: &[f32] = match rest.split_first() {
             Some((b, rest)) => {
                 for ((o, &x), &y) in sum.iter_mut().zip(first).zip(&b[range.clone()]) {
                     *o = x + y;
@@ -978,9 +978,11 @@ fn sum_and_apply(
                         .zip(&b[range.clone()])
                         .for_each(|(o, &x)| *o += x);
                 }
+                sum
             }
-            None => sum.copy_from_slice(first),
-        }
+            // Nothing to add: the update reads the one addend where it is.
+            None => first,
+        };
         let (m, v) = (block(m, lo..hi), block(v, lo..hi));
         finite &= rule.apply(start + lo, &mut p[lo..hi], sum, m, v);
     }
@@ -992,8 +994,9 @@ fn block(b: &mut [f32], range: Range<usize>) -> &mut [f32] {
     if b.is_empty() { b } else { &mut b[range] }
 }
 
-/// One chunk of the reduction: `out[range]` (=|+=) `s₀ + s₁ + …`, shard by shard. The one place
-/// that fixes the summation order.
+/// One chunk of the reduction: `out[range]` (=|+=) `s₀ + s₁ + …`, shard by shard. With
+/// [`sum_and_apply`], which must add in the same order (a test compares them), the places that
+/// fix the summation order.
 fn sum_chunk(out: &mut [f32], shards: &[Vec<f32>], range: Range<usize>, start: Start) {
     let mut rest = shards.iter();
     match start {
@@ -1118,6 +1121,65 @@ mod tests {
         let bits = |g: &[f32]| g.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&grads[0]), bits(&grads[1]));
         assert!(grads[0].iter().any(|&v| v != 0.0));
+    }
+
+    #[test]
+    fn the_fused_pass_without_squares_gives_the_bits_of_the_pass_that_stores_the_sum() {
+        use crate::optim::{OptimSettings, Optimizer, OptimizerKind, ParamGroup};
+        // Several chunks, the last one not a whole number of scratch blocks.
+        let len = 2 * REDUCE_CHUNK + 5000;
+        let val = |seed: usize, i: usize| ((i * 7919 + seed * 104_729) % 1000) as f32 * 1e-3 - 0.5;
+        let groups = || {
+            vec![
+                ParamGroup {
+                    range: 0..len / 2,
+                    weight_decay: 0.01,
+                },
+                ParamGroup {
+                    range: len / 2..len,
+                    weight_decay: 0.0,
+                },
+            ]
+        };
+        for optimizer in [OptimizerKind::Sgd, OptimizerKind::Adam] {
+            let settings = OptimSettings {
+                optimizer,
+                weight_decay: 0.01,
+                ..OptimSettings::default()
+            };
+            for k in 1..=4 {
+                for start in [Start::Replace, Start::InPlace, Start::Add] {
+                    let shards: Vec<Vec<f32>> = (0..k)
+                        .map(|s| (0..len).map(|i| val(s + 1, i)).collect())
+                        .collect();
+                    // [stores the sum (takes squares), does not]
+                    let mut params =
+                        [(); 2].map(|_| (0..len).map(|i| val(9, i)).collect::<Vec<_>>());
+                    let mut opts = [(); 2].map(|_| Optimizer::new(&settings, groups()));
+                    for step in 0..3 {
+                        for (j, (p, opt)) in params.iter_mut().zip(&mut opts).enumerate() {
+                            let mut g: Vec<f32> = (0..len).map(|i| val(20 + step, i)).collect();
+                            let mut sq = vec![[0.0; WAVE + 1]; len.div_ceil(REDUCE_CHUNK)];
+                            let squares = (j == 0).then_some(&mut sq[..]);
+                            let update = opt.begin_step(len).expect("no clipping");
+                            assert!(reduce_and_update(
+                                &mut g, p, &shards, start, squares, update
+                            ));
+                        }
+                    }
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&params[0]),
+                        bits(&params[1]),
+                        "{optimizer:?}, {k} shards, {start:?}"
+                    );
+                    assert_ne!(
+                        bits(&params[0]),
+                        bits(&(0..len).map(|i| val(9, i)).collect::<Vec<_>>())
+                    );
+                }
+            }
+        }
     }
 
     #[test]
