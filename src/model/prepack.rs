@@ -41,9 +41,9 @@ impl PackedWeights {
         }
     }
 
-    /// Packs the weights in `params` for products of shards of `rows` rows, each layer's depth
-    /// blocks in parallel on the current rayon pool; a layer whose products of that many rows
-    /// go to gemm's kernels ([`runs_native`]) is skipped and marked stale. Allocates
+    /// Packs the weights in `params` for products of shards of `rows` rows, each layer in
+    /// parallel on the current rayon pool ([`PackedB::pack`]); a layer whose products of that
+    /// many rows go to gemm's kernels ([`runs_native`]) is skipped and marked stale. Allocates
     /// nothing.
     ///
     /// # Panics
