@@ -20,6 +20,8 @@ const MR: usize = 8;
 /// Columns of the register tile: three vectors of 16 lanes.
 const NR: usize = 48;
 const LANES: usize = 16;
+/// Steps of the inner dimension per iteration of the tile's loop.
+const UNROLL: usize = 4;
 
 /// The AVX-512 kernel.
 pub(super) struct Avx512;
@@ -165,13 +167,18 @@ unsafe fn tile_any(
     ahead: Option<*const f32>,
 ) {
     let masks = vector_masks(cols);
+    // The prefetching loop apart, as in the AVX2 kernel: no test of `ahead` in every step.
+    let next = ahead.unwrap_or(b);
     macro_rules! dispatch {
         ($($r:literal)*) => {
-            match (rows, cols.div_ceil(LANES)) {
+            match (rows, cols.div_ceil(LANES), ahead.is_some()) {
                 $(
-                    ($r, 1) => tile::<$r, 1>(kb, a, b, c, ldc, masks, init, finish, ahead),
-                    ($r, 2) => tile::<$r, 2>(kb, a, b, c, ldc, masks, init, finish, ahead),
-                    ($r, _) => tile::<$r, 3>(kb, a, b, c, ldc, masks, init, finish, ahead),
+                    ($r, 1, false) => tile::<$r, 1, false>(kb, a, b, c, ldc, masks, init, finish, next),
+                    ($r, 2, false) => tile::<$r, 2, false>(kb, a, b, c, ldc, masks, init, finish, next),
+                    ($r, _, false) => tile::<$r, 3, false>(kb, a, b, c, ldc, masks, init, finish, next),
+                    ($r, 1, true) => tile::<$r, 1, true>(kb, a, b, c, ldc, masks, init, finish, next),
+                    ($r, 2, true) => tile::<$r, 2, true>(kb, a, b, c, ldc, masks, init, finish, next),
+                    ($r, _, true) => tile::<$r, 3, true>(kb, a, b, c, ldc, masks, init, finish, next),
                 )*
                 _ => unreachable!("tile of {rows} rows"),
             }
@@ -183,7 +190,8 @@ unsafe fn tile_any(
 
 /// The register tile: `R` rows × `V` vectors of the output from a packed `kb × MR` left panel
 /// and a packed `kb × NR` right panel (64-byte aligned), combined with `c` as `init` says and
-/// stored through `masks` after `finish`.
+/// stored through `masks` after `finish`; with `PREFETCH`, one cache line from `next` on is
+/// brought towards L1 per step.
 ///
 /// # Safety
 /// AVX-512F present; the panels readable for `kb` steps; `c` (and `finish`'s `h`) readable and
@@ -191,7 +199,7 @@ unsafe fn tile_any(
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn tile<const R: usize, const V: usize>(
+unsafe fn tile<const R: usize, const V: usize, const PREFETCH: bool>(
     kb: usize,
     a: *const f32,
     b: *const f32,
@@ -200,14 +208,15 @@ unsafe fn tile<const R: usize, const V: usize>(
     masks: [__mmask16; NR / LANES],
     init: Init,
     finish: Finish,
-    ahead: Option<*const f32>,
+    next: *const f32,
 ) {
     // SAFETY: reads stay inside the panels (p < kb), loads and stores inside the tile's rows
     // under the masks, as the caller guarantees; prefetches read nothing.
     unsafe {
         let mut acc = [[_mm512_setzero_ps(); V]; R];
-        for p in 0..kb {
-            if let Some(next) = ahead {
+        // One step of the inner dimension: V loads of b, R broadcasts of a, R · V FMAs.
+        let step = |acc: &mut [[__m512; V]; R], p: usize| {
+            if PREFETCH {
                 _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(p * LANES) as *const i8);
             }
             let bp = b.add(p * NR);
@@ -219,6 +228,21 @@ unsafe fn tile<const R: usize, const V: usize>(
                     *x = _mm512_fmadd_ps(av, bv, *x);
                 }
             }
+        };
+        // Four steps per iteration, as in the AVX2 kernel. On a Xeon (AVX-512, 48 KiB L1d),
+        // 12 interleaved rounds against an FMA loop: with both panels in L1 (kb = 64) 95% of it
+        // before, 96% after; at kb = 384, the right panel streaming from L2, 72% before, 79%
+        // after. The steps, and so the sums, keep their order.
+        let unrolled = kb / UNROLL * UNROLL;
+        let mut p = 0;
+        while p < unrolled {
+            for u in 0..UNROLL {
+                step(&mut acc, p + u);
+            }
+            p += UNROLL;
+        }
+        for p in unrolled..kb {
+            step(&mut acc, p);
         }
         let zero = _mm512_setzero_ps();
         for (r, row) in acc.iter().enumerate() {
