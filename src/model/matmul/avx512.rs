@@ -12,7 +12,7 @@
 
 use std::arch::x86_64::*;
 
-use super::nest::{Finish, Gemm, Init, Kernel, Operand};
+use super::nest::{Finish, Gemm, Init, Kernel, Operand, steps_unrolled};
 use super::packed::transpose_into_panel;
 
 /// Rows of the register tile.
@@ -20,8 +20,6 @@ const MR: usize = 8;
 /// Columns of the register tile: three vectors of 16 lanes.
 const NR: usize = 48;
 const LANES: usize = 16;
-/// Steps of the inner dimension per iteration of the tile's loop.
-const UNROLL: usize = 4;
 
 /// The AVX-512 kernel.
 pub(super) struct Avx512;
@@ -229,21 +227,7 @@ unsafe fn tile<const R: usize, const V: usize, const PREFETCH: bool>(
                 }
             }
         };
-        // Four steps per iteration, as in the AVX2 kernel. On a Xeon (AVX-512, 48 KiB L1d),
-        // 12 interleaved rounds against an FMA loop: with both panels in L1 (kb = 64) 95% of it
-        // before, 96% after; at kb = 384, the right panel streaming from L2, 72% before, 79%
-        // after. The steps, and so the sums, keep their order.
-        let unrolled = kb / UNROLL * UNROLL;
-        let mut p = 0;
-        while p < unrolled {
-            for u in 0..UNROLL {
-                step(&mut acc, p + u);
-            }
-            p += UNROLL;
-        }
-        for p in unrolled..kb {
-            step(&mut acc, p);
-        }
+        steps_unrolled(kb, |p| step(&mut acc, p));
         let zero = _mm512_setzero_ps();
         for (r, row) in acc.iter().enumerate() {
             for (v, &sum) in row.iter().enumerate() {

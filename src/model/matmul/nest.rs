@@ -302,6 +302,29 @@ unsafe fn blocked<K: Kernel>(
     }
 }
 
+/// Steps of the inner dimension per iteration of a register tile's loop.
+const UNROLL: usize = 4;
+
+/// `step(p)` for every `p < kb`, in order, [`UNROLL`] per loop iteration: the register tiles'
+/// inner loop (the steps, and so the sums, keep their order). On a Zen 3 (AVX2), 12 interleaved
+/// rounds with both panels in L1: one step per iteration 77-100% of the FMA peak, four 89-117%
+/// (median ratio 1.12); on a Xeon (AVX-512, 48 KiB L1d), against an FMA loop: 95% -> 96% with
+/// both panels in L1 (kb = 64), 72% -> 79% with the right panel streaming from L2 (kb = 384).
+#[inline(always)]
+pub(super) fn steps_unrolled(kb: usize, mut step: impl FnMut(usize)) {
+    let unrolled = kb / UNROLL * UNROLL;
+    let mut p = 0;
+    while p < unrolled {
+        for u in 0..UNROLL {
+            step(p + u);
+        }
+        p += UNROLL;
+    }
+    for p in unrolled..kb {
+        step(p);
+    }
+}
+
 /// Brings the line at `p` towards L1 for writing (prefetches never fault).
 #[inline(always)]
 fn prefetch_write(p: *const f32) {
