@@ -455,6 +455,8 @@ mod tests {
             (67, 131, 53),
             (17, 784, 100),
             (130, 9, 70),
+            // Several row, column and depth blocks at once (the left operand packed whole).
+            (50, 70, 130),
         ];
         let runs = kernels.iter().flat_map(|&kernel| {
             let detected = Blocking::detected(kernel.mr(), kernel.nr());

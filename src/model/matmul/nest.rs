@@ -127,6 +127,11 @@ pub(super) unsafe trait Kernel {
 /// Floats in a cache line.
 const LINE: usize = 64 / size_of::<f32>();
 
+/// The most floats of a left operand packed whole rather than block by block (4 MiB). A
+/// shard's left operands on the large MLP take at most 512 KiB (128 × 1024); larger ones are
+/// packed block by block into the `mc × kc` buffer.
+const WHOLE_A_MAX: usize = 1 << 20;
+
 /// Packing buffers of one thread; they only grow.
 #[derive(Default)]
 struct Buffers {
@@ -193,7 +198,23 @@ unsafe fn blocked<K: Kernel>(
     } else {
         aligned(&mut buffers.b, kc * nc)
     };
-    let ap = aligned(&mut buffers.a, kc * mc);
+    // With more than one column block, the left operand would be packed again for each:
+    // packed whole once instead (when that buffer stays small), depth block `pc` at
+    // `pc · m_pad`, its row block `ic` at `ic · kb` after that (the panels a per-block pack
+    // writes, in the same places relative to each other).
+    let m_pad = g.m.next_multiple_of(mr);
+    let whole_a = nc < g.n && m_pad * g.k <= WHOLE_A_MAX;
+    let ap = aligned(&mut buffers.a, if whole_a { m_pad * g.k } else { kc * mc });
+    if whole_a {
+        let mut pc = 0;
+        while pc < g.k {
+            let kb = kc.min(g.k - pc);
+            // SAFETY: reads the m × kb block of a at (0, pc); writes m_pad · kb floats at
+            // pc · m_pad, inside the m_pad · k above.
+            unsafe { K::pack_a(&g, 0, g.m, pc, kb, ap.add(pc * m_pad)) };
+            pc += kb;
+        }
+    }
     let (bias, relu_of) = match epilogue {
         Epilogue::None => (None, None),
         Epilogue::Bias(b) | Epilogue::BiasRelu(b) => (Some(b.as_ptr()), None),
@@ -226,8 +247,15 @@ unsafe fn blocked<K: Kernel>(
             let mut ic = 0;
             while ic < g.m {
                 let mb = mc.min(g.m - ic);
-                // SAFETY: as above, for the mb × kb block of a at (ic, pc) into ap.
-                unsafe { K::pack_a(&g, ic, mb, pc, kb, ap) };
+                let ap = if whole_a {
+                    // SAFETY: packed above; ic is a multiple of MR (mc is), so its panels
+                    // start ic · kb into depth block pc.
+                    unsafe { ap.add(pc * m_pad + ic * kb) }
+                } else {
+                    // SAFETY: as above, for the mb × kb block of a at (ic, pc) into ap.
+                    unsafe { K::pack_a(&g, ic, mb, pc, kb, ap) };
+                    ap
+                };
                 let mut jr = 0;
                 while jr < nb {
                     let cols = nr.min(nb - jr);
