@@ -9,5 +9,5 @@ pub mod weights;
 
 pub use backprop::{DropoutKey, Mode, Workspace};
 pub use mlp::{Activation, LayerLayout, Mlp};
-pub use prepack::PackedWeights;
+pub use prepack::{PackedWeights, WeightWriter};
 pub use settings::{ModelFlags, ModelSettings};

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::loss::{Loss, LossSum, Targets};
 use crate::model::matmul::Accum;
-use crate::model::{DropoutKey, Mlp, Mode, PackedWeights, Workspace};
+use crate::model::{DropoutKey, Mlp, Mode, PackedWeights, WeightWriter, Workspace};
 use crate::optim::StepUpdate;
 use crate::parallel::collective::{Collective, Share, SingleProcess, Tag};
 use crate::parallel::noise::NoiseSample;
@@ -283,7 +283,11 @@ impl GradientEngine {
     fn packed_weights(&self, params: &[f32], rows: usize) -> PackedWeights {
         let taken = self.weights.lock().expect("packed weights").take();
         let mut w = taken.unwrap_or_else(|| PackedWeights::new(&self.mlp, self.shard_size));
-        w.pack(&self.mlp, params, rows.min(self.shard_size));
+        let rows = rows.min(self.shard_size);
+        // The last step's update pass may have written these weights there already.
+        if !w.take_written(params, rows) {
+            w.pack(&self.mlp, params, rows);
+        }
         w
     }
 
@@ -649,7 +653,22 @@ impl GradientEngine {
             Start::Add
         };
         let squares = step.squares.as_deref_mut().filter(|_| k > 0);
-        let finite = reduce_and_update(grad, params, &step.bufs[..k], start, squares, update);
+        // Each chunk of new weights goes into the next step's packed panels while in cache.
+        let mut weights = step.weights.take();
+        let writer = weights.as_mut().map(|w| w.begin_update(&self.mlp));
+        let finite = reduce_and_update(
+            grad,
+            params,
+            &step.bufs[..k],
+            start,
+            squares,
+            update,
+            writer.as_ref(),
+        );
+        if let Some(w) = weights.as_mut() {
+            w.written_from(params);
+        }
+        step.weights = weights;
         if k > 0 {
             let rows = step.pending_rows;
             self.record_norms(&mut step, &rows[..k], true);
@@ -891,6 +910,7 @@ fn reduce_and_update(
     start_from: Start,
     squares: Option<&mut [[f64; WAVE + 1]]>,
     update: StepUpdate<'_>,
+    packed: Option<&WeightWriter<'_>>,
 ) -> bool {
     use rayon::iter::Either;
     let StepUpdate {
@@ -920,19 +940,25 @@ fn reduce_and_update(
         .map(|(c, ((((g, p), m), v), mut sq))| {
             let start = c * REDUCE_CHUNK;
             let range = start..start + g.len();
-            if sq.is_none() && !shards.is_empty() {
-                return sum_and_apply(start, g, p, m, v, shards, start_from, &rule);
+            let finite = if sq.is_none() && !shards.is_empty() {
+                sum_and_apply(start, g, p, m, v, shards, start_from, &rule)
+            } else {
+                if let Some(sq) = sq.as_mut() {
+                    shard_squares(sq, g, shards, range.clone(), start_from);
+                }
+                if !shards.is_empty() {
+                    sum_chunk(g, shards, range, start_from);
+                }
+                if let Some(sq) = sq {
+                    sq[WAVE] = sum_of_squares(g);
+                }
+                rule.apply(start, p, g, m, v)
+            };
+            if let Some(w) = packed {
+                // SAFETY: the chunks are disjoint parameter ranges, each written once.
+                unsafe { w.write(start, p) };
             }
-            if let Some(sq) = sq.as_mut() {
-                shard_squares(sq, g, shards, range.clone(), start_from);
-            }
-            if !shards.is_empty() {
-                sum_chunk(g, shards, range, start_from);
-            }
-            if let Some(sq) = sq {
-                sq[WAVE] = sum_of_squares(g);
-            }
-            rule.apply(start, p, g, m, v)
+            finite
         })
         .reduce(|| true, |a, b| a & b)
 }
@@ -1163,7 +1189,7 @@ mod tests {
                             let squares = (j == 0).then_some(&mut sq[..]);
                             let update = opt.begin_step(len).expect("no clipping");
                             assert!(reduce_and_update(
-                                &mut g, p, &shards, start, squares, update
+                                &mut g, p, &shards, start, squares, update, None
                             ));
                         }
                     }

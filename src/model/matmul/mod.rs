@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 use packed::Product;
 
 pub use blocking::Blocking;
-pub use prepacked::PackedB;
+pub use prepacked::{PackedB, PanelWriter};
 
 /// Products with fewer multiply-adds than this go to gemm's kernels even where ours run: below
 /// it, packing both operands costs more than it saves (`cargo bench -- matmul`, the seed's

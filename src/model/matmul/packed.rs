@@ -308,7 +308,7 @@ pub(super) unsafe fn transpose_into_panel<const MR: usize>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 #[inline]
-unsafe fn transpose_8x8(src: *const f32, src_rs: isize, dst: *mut f32, dst_rs: usize) {
+pub(super) unsafe fn transpose_8x8(src: *const f32, src_rs: isize, dst: *mut f32, dst_rs: usize) {
     use std::arch::x86_64::*;
     // SAFETY: as the caller guarantees.
     unsafe {

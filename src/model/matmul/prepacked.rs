@@ -108,6 +108,37 @@ impl PackedB {
         self.fresh = false;
     }
 
+    /// Marks the panels fresh and returns a writer of their values, for the caller to write
+    /// every value of the operand through it (see [`PanelWriter`]); `None` where our kernels do
+    /// not run. Allocates nothing.
+    pub fn writer(&mut self) -> Option<PanelWriter> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some((kernel, blocking)) = super::native::Native::detected()
+            && self.k > 0
+            && self.n > 0
+            && !self.data.is_empty()
+        {
+            self.fresh = true;
+            let nr = kernel.nr();
+            return Some(PanelWriter {
+                base: self.data[self.offset..].as_mut_ptr(),
+                k: self.k,
+                n_pad: self.n.next_multiple_of(nr),
+                nr,
+                kc: blocking.depth_block(self.k),
+            });
+        }
+        None
+    }
+
+    /// The packed values and whether they are fresh (tests compare two packs).
+    #[cfg(test)]
+    pub(crate) fn contents(&self) -> (&[f32], bool) {
+        // The panels past the alignment offset (16 floats of room for it at the end).
+        let len = self.data.len().saturating_sub(16);
+        (&self.data[self.offset.min(len)..][..len], self.fresh)
+    }
+
     /// The packed panels for a product whose right operand is `b`, or `None` where our kernels
     /// do not run.
     ///
@@ -116,6 +147,138 @@ impl PackedB {
     pub(super) fn panels_for(&self, b: &Mat<'_>) -> Option<*const f32> {
         assert_eq!((b.rows, b.cols), (self.k, self.n), "packed operand's shape");
         (self.fresh && !self.data.is_empty()).then(|| self.data[self.offset..].as_ptr())
+    }
+}
+
+/// Writes values of a packed operand `b` (`k × n`) where [`PackedB::pack`] puts them, from
+/// any part of `b` at a time: the update pass writes each chunk of the new weights into the next
+/// step's panels while the chunk is still in cache, instead of a separate pass reading the
+/// weights again (see [`crate::model::PackedWeights::begin_update`]). The same values in the
+/// same places as [`PackedB::pack`], so the same bits. Lanes past column `n` are never written
+/// (zeros since allocation, as `pack` writes them).
+///
+/// Threads may write disjoint parts of `b` at once; no product may read the operand meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub struct PanelWriter {
+    base: *mut f32,
+    k: usize,
+    n_pad: usize,
+    nr: usize,
+    kc: usize,
+}
+
+// SAFETY: a plain pointer into a `PackedB` that the writer's user holds mutably; the methods'
+// contracts keep concurrent writes disjoint.
+unsafe impl Send for PanelWriter {}
+// SAFETY: as above.
+unsafe impl Sync for PanelWriter {}
+
+impl PanelWriter {
+    /// Where depth block `pc` (of depth `kb`) of panel `j / nr` holds `b[p][j]`, with the
+    /// block's start and depth: block `pc` at `pc · n_pad`, its panel `j / nr` at
+    /// `(j / nr) · kb · nr`, then `(p - pc) · nr + j % nr` (as [`PackedB::pack`] lays it out).
+    #[inline]
+    fn block_of(&self, p: usize, j: usize) -> (usize, usize, usize) {
+        let pc = p / self.kc * self.kc;
+        let kb = self.kc.min(self.k - pc);
+        let at = pc * self.n_pad + j / self.nr * kb * self.nr + (p - pc) * self.nr + j % self.nr;
+        (at, pc, kb)
+    }
+
+    /// How many of the columns from `j` on (at most `want`, at most 8) lie in `j`'s panel.
+    pub fn cols_in_panel(&self, j: usize, want: usize) -> usize {
+        want.min(8).min(self.nr - j % self.nr)
+    }
+
+    /// `b[p][j0 + i] = src[i]`: part of a row of `b`.
+    ///
+    /// # Safety
+    /// `p < k`, `j0 + src.len() ≤ n`; no other thread writes those values meanwhile.
+    pub unsafe fn write_row(&self, p: usize, j0: usize, src: &[f32]) {
+        let (mut at, _, kb) = self.block_of(p, j0);
+        // The rest of the first panel's row, then whole panel rows kb · nr apart.
+        let mut run = (self.nr - j0 % self.nr).min(src.len());
+        let mut i = 0;
+        while i < src.len() {
+            // SAFETY: b[p][j0 + i..j0 + i + run] is one panel row inside the packed operand.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr().add(i), self.base.add(at), run) };
+            at += kb * self.nr - (j0 + i) % self.nr;
+            i += run;
+            run = self.nr.min(src.len() - i);
+        }
+    }
+
+    /// `b[p0 + i][j] = src[i]`: part of a column of `b` (a row of `bᵀ`).
+    ///
+    /// # Safety
+    /// `j < n`, `p0 + src.len() ≤ k`; no other thread writes those values meanwhile.
+    pub unsafe fn write_col(&self, j: usize, p0: usize, src: &[f32]) {
+        let mut i = 0;
+        while i < src.len() {
+            let (at, pc, kb) = self.block_of(p0 + i, j);
+            // The rest of this depth block: one value every nr floats.
+            let run = (pc + kb - (p0 + i)).min(src.len() - i);
+            for t in 0..run {
+                // SAFETY: b[p0 + i + t][j] lies inside the packed operand.
+                unsafe { *self.base.add(at + t * self.nr) = src[i + t] };
+            }
+            i += run;
+        }
+    }
+
+    /// Columns `j..j + 8` of `b` (in one panel), whole: column `j + r` read from
+    /// `src + r · src_rs` (rows of `bᵀ`), transposed 8 × 8 at a time. (Fewer columns with
+    /// masked stores measured slower on a Zen 3 than writing them one value at a time.)
+    ///
+    /// # Safety
+    /// [`PanelWriter::cols_in_panel`]`(j, 8) == 8`, `j + 8 ≤ n`; `src` readable for 8 rows of
+    /// `k` at `src_rs`; no other thread writes those columns meanwhile. (AVX is present: a
+    /// writer exists only where our kernels run.)
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    pub unsafe fn write_cols8(&self, j: usize, src: *const f32, src_rs: usize) {
+        debug_assert_eq!(self.cols_in_panel(j, 8), 8);
+        let mut pc = 0;
+        while pc < self.k {
+            let (at, _, kb) = self.block_of(pc, j);
+            // Depth blocks start at multiples of 8 (`Blocking::depth_block`): whole 8 × 8
+            // blocks, then the block's last kb mod 8 rows of b.
+            let kb8 = kb / 8 * 8;
+            for p in (0..kb8).step_by(8) {
+                // SAFETY: the reads stay in the caller's 8 rows; rows pc + p.. + 8 of b, lanes
+                // j % nr.. + 8 of their panel, are inside the operand.
+                unsafe {
+                    super::packed::transpose_8x8(
+                        src.add(pc + p),
+                        src_rs as isize,
+                        self.base.add(at + p * self.nr),
+                        self.nr,
+                    )
+                };
+            }
+            for r in 0..8 {
+                for p in kb8..kb {
+                    // SAFETY: as above, one value.
+                    unsafe { *self.base.add(at + p * self.nr + r) = *src.add(r * src_rs + pc + p) };
+                }
+            }
+            pc += kb;
+        }
+    }
+
+    /// [`PanelWriter::write_cols8`] where no AVX is (never called: no writer exists there).
+    ///
+    /// # Safety
+    /// As for the x86-64 version.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub unsafe fn write_cols8(&self, j: usize, src: *const f32, src_rs: usize) {
+        for r in 0..8 {
+            // SAFETY: as the caller guarantees.
+            unsafe {
+                let row = std::slice::from_raw_parts(src.add(r * src_rs), self.k);
+                self.write_col(j + r, 0, row);
+            }
+        }
     }
 }
 
