@@ -4,8 +4,9 @@ use crate::model::matmul::{Mat, PackedB, PanelWriter, runs_native};
 use crate::model::mlp::{LayerLayout, Mlp};
 
 /// Every layer's weights packed for the forward product (`X · Wᵀ`) and, from the second layer
-/// on, for the input-gradient product (`dZ · W`). Allocated once; [`PackedWeights::pack`]
-/// refreshes it after each update.
+/// on, for the input-gradient product (`dZ · W`). Allocated once; refreshed after each update,
+/// by [`PackedWeights::pack`] or by the update pass itself as it computes the new weights
+/// ([`PackedWeights::begin_update`]).
 #[derive(Debug)]
 pub struct PackedWeights {
     forward: Vec<PackedB>,
