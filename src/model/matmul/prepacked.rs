@@ -158,6 +158,9 @@ impl PackedB {
 /// (zeros since allocation, as `pack` writes them).
 ///
 /// Threads may write disjoint parts of `b` at once; no product may read the operand meanwhile.
+/// The writer points into its [`PackedB`] without borrowing it, so its (unsafe) methods may run
+/// only while that `PackedB` is alive and held by the caller ([`PackedB::writer`] takes it
+/// mutably; its buffer never moves).
 #[derive(Debug, Clone, Copy)]
 pub struct PanelWriter {
     base: *mut f32,
