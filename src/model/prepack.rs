@@ -73,14 +73,11 @@ impl PackedWeights {
             let (forward, input_grad) = (&mut self.forward[i], &mut self.input_grad[i]);
             forward.mark_stale();
             input_grad.mark_stale();
-            let mut w = [None, None];
-            if runs_native(self.rows, l.inputs, l.outputs) {
-                w[0] = forward.writer();
-                if i > 0 {
-                    w[1] = input_grad.writer();
-                }
-            }
-            self.writers.push(w);
+            let [f, g] = packed_here(self.rows, i, l);
+            self.writers.push([
+                f.then(|| forward.writer()).flatten(),
+                g.then(|| input_grad.writer()).flatten(),
+            ]);
         }
         WeightWriter {
             layers: mlp.layers(),
@@ -117,11 +114,12 @@ impl PackedWeights {
             let (forward, input_grad) = (&mut self.forward[i], &mut self.input_grad[i]);
             forward.mark_stale();
             input_grad.mark_stale();
-            if runs_native(rows, l.inputs, l.outputs) {
+            let [f, g] = packed_here(rows, i, l);
+            if f {
                 forward.pack(w.t());
-                if i > 0 {
-                    input_grad.pack(w);
-                }
+            }
+            if g {
+                input_grad.pack(w);
             }
         }
     }
@@ -135,6 +133,14 @@ impl PackedWeights {
     pub(crate) fn input_grad(&self, i: usize) -> &PackedB {
         &self.input_grad[i]
     }
+}
+
+/// Whether layer `i` (`l`) has its weights packed for shards of `rows` rows: for the forward
+/// product, and for the input-gradient product (from the second layer on), where our kernels
+/// take those products ([`runs_native`]).
+fn packed_here(rows: usize, i: usize, l: &LayerLayout) -> [bool; 2] {
+    let native = runs_native(rows, l.inputs, l.outputs);
+    [native, native && i > 0]
 }
 
 impl WeightWriter<'_> {
